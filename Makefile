@@ -1,0 +1,58 @@
+# fm-inspect — `make demo` runs the whole thing locally, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+LS_VENV := .venv-ls
+PY := $(VENV)/bin/python
+PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
+export MPLCONFIGDIR ?= $(CURDIR)/build/mpl
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: help install demo test unit integration lint format bench clean
+
+help:
+	@echo "make demo        local Label Studio + backend + sample project, pre-annotated"
+	@echo "make test        install everything and run lint, unit and integration tests"
+	@echo "make unit        unit tests only"
+	@echo "make integration tests against a real Label Studio"
+	@echo "make lint        ruff check + format check;  make format  reformat"
+	@echo "make bench       benchmarks (prints tables)"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -q -r requirements.txt -r requirements-dev.txt
+	$(VENV)/bin/pip check
+	touch $@
+
+$(LS_VENV)/.installed: requirements-label-studio.txt
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install $(PIP_FLAGS) -q -r requirements-label-studio.txt
+	touch $@
+
+install: $(VENV)/.installed $(LS_VENV)/.installed
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -m "not integration" -q
+
+integration: install
+	$(PY) -m pytest tests/integration -q
+
+test: install lint
+	$(PY) -m pytest -q --timeout=900
+
+demo: install
+	$(PY) -m ml_backend.demo
+
+bench: $(VENV)/.installed
+	$(PY) -m model_zoo bench predict
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache demo-data

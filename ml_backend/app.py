@@ -1,0 +1,208 @@
+"""The HTTP side: the ML backend contract Label Studio 1.23 speaks.
+
+``GET /health``, ``POST /setup``, ``POST /predict``, ``POST /webhook``, ``GET /versions``.
+Shapes are those in shared/reference/label-studio-protocol.md §1.2. Every error is JSON with an
+``error`` message that says what to do; no request can take the process down.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from model_zoo.classifier import ModelLoadError
+from werkzeug.exceptions import HTTPException
+
+from ml_backend import __version__
+from ml_backend.images import FetchLimits, ImageFetcher
+from ml_backend.label_config import LabelConfigError
+from ml_backend.model_cache import ModelCache
+from ml_backend.predictor import Predictor
+from ml_backend.settings import Settings
+from ml_backend.webhook import handle_event
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LABEL_CONFIG = Path(__file__).resolve().parent.parent / "label_config" / "defects.xml"
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+class BackendState:
+    """Everything a worker process holds: settings, models, the image fetcher, the predictor."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.models = ModelCache(settings)
+        self.fetcher = ImageFetcher(
+            settings.label_studio_url or None,
+            settings.api_key or None,
+            allowed_hosts=settings.allowed_image_hosts,
+            local_files_root=settings.local_files_root or None,
+            limits=FetchLimits(
+                max_bytes=settings.max_image_bytes,
+                max_pixels=settings.max_image_pixels,
+                timeout_s=settings.image_timeout,
+            ),
+        )
+        self.predictor = Predictor(settings, self.models, self.fetcher)
+        self.default_version: str | None = None
+        self.preload_error: str | None = None
+        self.started_at = time.time()
+
+    def preload(self) -> None:
+        """Load the default classifier for the shipped label config, before workers fork."""
+        try:
+            self.default_version = self.predictor.setup(DEFAULT_LABEL_CONFIG.read_text())
+            log.info("preloaded %s", self.default_version)
+        except Exception as exc:  # keep serving: /health and /setup report it
+            self.preload_error = str(exc)
+            log.error("could not preload the default classifier: %s", exc)
+
+
+def _json_body() -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise _BadRequest("the request body is empty: send a JSON object")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _BadRequest(f"the request body must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, "status": status, **extra}), status
+
+
+def create_app(settings: Settings | None = None, *, preload: bool = True) -> Flask:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
+    )
+    state = BackendState(settings)
+    if preload:
+        state.preload()
+
+    app = Flask("fm-inspect")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.extensions["fm_inspect"] = state
+
+    @app.before_request
+    def check_basic_auth():
+        if not settings.basic_auth_enabled:
+            return None
+        auth = request.authorization
+        ok = (
+            auth is not None
+            and auth.type == "basic"
+            and hmac.compare_digest(str(auth.username or ""), settings.basic_auth_user)
+            and hmac.compare_digest(str(auth.password or ""), settings.basic_auth_pass)
+        )
+        if ok:
+            return None
+        response, status = _error(
+            401,
+            "basic auth required: set the same user and password in Label Studio "
+            "(Project → Settings → Model → Authentication) as BASIC_AUTH_USER/BASIC_AUTH_PASS here",
+        )
+        response.headers["WWW-Authenticate"] = 'Basic realm="fm-inspect"'
+        return response, status
+
+    @app.errorhandler(_BadRequest)
+    def bad_request(exc):
+        return _error(400, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        message = exc.description or exc.name
+        if exc.code == 413:
+            message = f"the request is larger than {MAX_REQUEST_BYTES // (1024 * 1024)} MiB"
+        return _error(exc.code or 500, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error(500, f"internal error ({type(exc).__name__}: {exc}); see the backend log")
+
+    @app.get("/")
+    @app.get("/health")
+    def health():
+        return jsonify(
+            {
+                "status": "UP",
+                "model_class": "fm-inspect",
+                "version": __version__,
+                "model_version": state.default_version,
+                "models": state.models.loaded(),
+                "errors": [e for e in [state.preload_error] if e] + [e["error"] for e in state.models.errors()],
+                "device_setting": settings.device,
+                "label_studio_url": settings.label_studio_url or None,
+                "label_studio_api_key_set": bool(settings.api_key),
+                "uptime_s": round(time.time() - state.started_at, 1),
+            }
+        )
+
+    @app.post("/setup")
+    def setup():
+        body = _json_body()
+        schema = body.get("schema") or body.get("label_config")
+        try:
+            version = state.predictor.setup(schema)
+        except LabelConfigError as exc:
+            return _error(400, str(exc))
+        except ModelLoadError as exc:
+            return _error(503, str(exc))
+        log.info("setup for project %s: model_version %s", body.get("project"), version)
+        return jsonify({"model_version": version})
+
+    @app.post("/predict")
+    def predict():
+        body = _json_body()
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list):
+            return _error(400, "the request needs 'tasks': a list of Label Studio tasks")
+        if not tasks:
+            return _error(400, "'tasks' is empty: there is nothing to predict")
+        try:
+            outcome = state.predictor.predict(tasks, body.get("label_config") or body.get("schema"))
+        except LabelConfigError as exc:
+            return _error(400, str(exc))
+        except ModelLoadError as exc:
+            return _error(503, str(exc))
+        log.info(
+            "predicted %d task(s) (%d without prediction) in %.2fs with %s",
+            len(tasks),
+            len(outcome.errors),
+            outcome.timings["total_s"],
+            outcome.model_version,
+        )
+        return jsonify(
+            {"results": outcome.results, "model_version": outcome.model_version, "errors": outcome.errors}
+        )
+
+    @app.post("/webhook")
+    def webhook():
+        body = _json_body()
+        status, payload = handle_event(body, state)
+        return jsonify(payload), status
+
+    @app.get("/versions")
+    def versions():
+        found = [m["version"] for m in state.models.loaded()]
+        if state.default_version and state.default_version not in found:
+            found.insert(0, state.default_version)
+        return jsonify({"versions": found})
+
+    return app

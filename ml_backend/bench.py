@@ -1,0 +1,142 @@
+"""``python -m ml_backend bench``: per-image latency of the backend's /predict path next to the
+bare model forward pass, on the same images, and their ratio.
+
+The /predict path is the real one, in process: JSON request → image download from a local HTTP
+server (allow-listed) → decode → pre-processing → batched forward → label mapping → validation
+against the label config → JSON response. The bare forward pass is the model alone on
+already pre-processed tensors. Both are measured in the same run, on the same batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import numpy as np
+from PIL import Image
+
+CONFIG = """<View><Image name="image" value="$image"/>
+<Choices name="defect" toName="image" choice="single">{choices}</Choices></View>"""
+LABELS = ["Crack", "Net crack", "Spalling", "Exposed rebar", "Rust", "Efflorescence", "Algae", "No defect"]
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # noqa: D401 - silence the access log
+        pass
+
+
+def _serve(directory: str) -> tuple[ThreadingHTTPServer, int]:
+    handler = lambda *a, **k: _QuietHandler(*a, directory=directory, **k)  # noqa: E731
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def _images(n: int, size: int, seed: int) -> list[Image.Image]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        base = rng.normal(128, 25, (size, size, 1)) + rng.normal(0, 12, (size, size, 3))
+        out.append(Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)))
+    return out
+
+
+def bench_model(model: str, n_images: int, batch: int, size: int, repeats: int) -> dict:
+    from ml_backend.app import create_app
+    from ml_backend.settings import Settings
+
+    with TemporaryDirectory() as tmp:
+        images = _images(n_images, size, seed=0)
+        for i, im in enumerate(images):
+            im.save(Path(tmp) / f"{i}.png")
+        server, port = _serve(tmp)
+        try:
+            settings = Settings.from_env(
+                {
+                    "CLASSIFIER_MODEL": model,
+                    "MODEL_DIR": str(Path(tmp) / "models"),
+                    "ALLOWED_IMAGE_HOSTS": "127.0.0.1",
+                    "PREDICT_BATCH_SIZE": str(batch),
+                    "LOG_LEVEL": "WARNING",
+                    "DEVICE": "cpu",
+                }
+            )
+            app = create_app(settings, preload=False)
+            client = app.test_client()
+            config = CONFIG.format(choices="".join(f'<Choice value="{c}"/>' for c in LABELS))
+            classifier = app.extensions["fm_inspect"].models.classifier(model, LABELS)
+            batches = [list(range(s, min(s + batch, n_images))) for s in range(0, n_images, batch)]
+
+            def predict_path() -> float:
+                t0 = time.perf_counter()
+                for ids in batches:
+                    tasks = [{"id": i, "data": {"image": f"http://127.0.0.1:{port}/{i}.png"}} for i in ids]
+                    r = client.post("/predict", json={"tasks": tasks, "label_config": config})
+                    assert r.status_code == 200 and not r.get_json()["errors"], r.get_data()[:500]
+                return time.perf_counter() - t0
+
+            tensors = [classifier.preprocess([images[i] for i in ids]) for ids in batches]
+
+            def bare_forward() -> float:
+                t0 = time.perf_counter()
+                for x in tensors:
+                    classifier.logits(x)
+                return time.perf_counter() - t0
+
+            predict_path(), bare_forward()  # warm-up
+            path_times, bare_times = [], []
+            for _ in range(repeats):  # interleaved, so drift hits both alike
+                path_times.append(predict_path())
+                bare_times.append(bare_forward())
+        finally:
+            server.shutdown()
+    path_ms = statistics.median(path_times) / n_images * 1000
+    bare_ms = statistics.median(bare_times) / n_images * 1000
+    params = sum(p.numel() for p in classifier.model.parameters())
+    return {
+        "model": model,
+        "params_M": round(params / 1e6, 2),
+        "image_px": size,
+        "batch": batch,
+        "predict_ms_per_image": round(path_ms, 2),
+        "forward_ms_per_image": round(bare_ms, 2),
+        "ratio": round(path_ms / bare_ms, 2),
+        "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", default="tiny-vit,random-vit-base")
+    parser.add_argument("--images", type=int, default=32, help="images per repeat")
+    parser.add_argument("--batch", type=int, default=16, help="tasks per /predict request")
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", default=None, help="also write the rows to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    rows = [
+        bench_model(m.strip(), args.images, args.batch, args.size, args.repeats)
+        for m in args.models.split(",")
+        if m.strip()
+    ]
+    print(f"\n/predict path vs bare forward pass, CPU, torch threads={torch.get_num_threads()}, median of {args.repeats}")
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return 0
+
+

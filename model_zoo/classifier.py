@@ -1,0 +1,262 @@
+"""The defect classifier: a transformers vision backbone with a classification head.
+
+``load_classifier(name, labels)`` accepts a zoo name, a local directory (``save_pretrained``
+layout, e.g. one written by :meth:`ImageClassifier.save` or ``python -m model_zoo finetune``)
+or a hub id. Inference is batched, runs under ``torch.inference_mode`` on the configured device,
+and is thread-safe (one lock per model). The model moves to its device lazily, on first use, so
+a gunicorn master can preload it on the CPU and each forked worker initialises CUDA itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from model_zoo.device import resolve_device
+from model_zoo.registry import ModelSource, resolve
+
+log = logging.getLogger(__name__)
+
+META_FILE = "fm_inspect.json"
+_GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message names the model, what was tried and what to do."""
+
+
+def canonical_class_name(name: str) -> str:
+    """``"Net crack"``, ``"net-crack"`` and ``"net_crack"`` all become ``"net_crack"``."""
+    return re.sub(r"[^0-9a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+@dataclass
+class ImageClassifier:
+    """A loaded classifier. ``classes[i]`` is the name of output ``i``."""
+
+    model: Any
+    processor: Any
+    classes: list[str]
+    version: str
+    source: ModelSource
+    head_trained: bool
+    device_setting: str = "auto"
+    meta: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _device: torch.device | None = field(default=None, repr=False)
+
+    @property
+    def multi_label(self) -> bool:
+        return getattr(self.model.config, "problem_type", None) == "multi_label_classification"
+
+    @property
+    def input_size(self) -> int:
+        size = getattr(self.model.config, "image_size", None)
+        return int(size if isinstance(size, int) else 224)
+
+    @property
+    def device(self) -> torch.device:
+        """The device the model runs on; resolved (and the model moved) on first access."""
+        if self._device is None:
+            device = resolve_device(self.device_setting)
+            self.model.to(device)
+            self.model.eval()
+            self._device = device
+            log.info("classifier %s on %s", self.version, device)
+        return self._device
+
+    def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        rgb = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
+        return self.processor(images=rgb, return_tensors="pt")["pixel_values"]
+
+    def logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Bare forward pass (no pre-processing), thread-safe."""
+        with self._lock:
+            device = self.device
+            with torch.inference_mode():
+                return self.model(pixel_values=pixel_values.to(device)).logits.float().cpu()
+
+    def probabilities(self, logits: torch.Tensor) -> np.ndarray:
+        if self.multi_label:
+            return torch.sigmoid(logits).numpy()
+        return torch.softmax(logits, dim=-1).numpy()
+
+    def predict_proba(self, images: Sequence[Image.Image], batch_size: int = 16) -> np.ndarray:
+        """Class probabilities, shape ``(len(images), len(classes))``.
+
+        Softmax for single-label models, independent sigmoids for multi-label ones.
+        """
+        if not images:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        chunks = []
+        for start in range(0, len(images), max(1, batch_size)):
+            pixel_values = self.preprocess(images[start : start + batch_size])
+            chunks.append(self.probabilities(self.logits(pixel_values)))
+        return np.concatenate(chunks, axis=0)
+
+    def save(self, out_dir: str | os.PathLike, **meta: Any) -> Path:
+        """Write weights (safetensors), config, processor and ``fm_inspect.json`` metadata."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self.model.save_pretrained(out, safe_serialization=True)
+        self.processor.save_pretrained(out)
+        record = {
+            "classes": list(self.classes),
+            "base_model": self.meta.get("base_model", self.source.name),
+            "head_trained": True,
+            **meta,
+        }
+        (out / META_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
+        return out
+
+
+def _is_meaningful(id2label: dict[Any, str] | None) -> bool:
+    return bool(id2label) and not all(_GENERIC_LABEL.match(str(v)) for v in id2label.values())
+
+
+def _label_kwargs(labels: Sequence[str]) -> dict[str, Any]:
+    id2label = {i: str(name) for i, name in enumerate(labels)}
+    return {
+        "num_labels": len(labels),
+        "id2label": id2label,
+        "label2id": {name: i for i, name in id2label.items()},
+    }
+
+
+def _local_version(path: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update((path / "config.json").read_bytes())
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return f"{path.name}-{digest.hexdigest()[:8]}"
+
+
+def _load_hf(source: ModelSource, kwargs: dict[str, Any]):
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    location = str(source.path) if source.kind == "local" else source.hub_id
+    extra = {"revision": source.revision} if source.kind == "hub" and source.revision else {}
+    model = AutoModelForImageClassification.from_pretrained(
+        location, ignore_mismatched_sizes=bool(kwargs), **kwargs, **extra
+    )
+    processor = AutoImageProcessor.from_pretrained(location, **extra)
+    return model, processor
+
+
+def _how_to_provide(source: ModelSource, model_dir: str | os.PathLike | None) -> str:
+    target = f"{model_dir}/zoo/{source.name}" if model_dir else "/path/to/dir"
+    hub = source.hub_id or source.name
+    return (
+        f"This machine cannot download it. On a machine with network access run "
+        f"`hf download {hub} --local-dir {source.name}` (or save_pretrained), copy the folder to "
+        f"{target} and restart, or set CLASSIFIER_MODEL to that folder. For offline tests use a "
+        f"built-in random model such as 'tiny-vit'."
+    )
+
+
+def load_classifier(
+    name_or_path: str,
+    labels: Sequence[str] | None = None,
+    *,
+    model_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    multi_label: bool = False,
+    seed: int = 0,
+) -> ImageClassifier:
+    """Load a classifier.
+
+    ``labels``: the classes the caller wants. A model fine-tuned for named classes keeps its own
+    classes (callers map labels to them). A backbone without such a head (random ``tiny-*``
+    entries, generic hub checkpoints) gets a new head for ``labels``; its predictions are then
+    untrained (``head_trained=False``) until it is fine-tuned. Random entries are built with a
+    fixed ``seed`` so that every process builds the same weights.
+    """
+    source = resolve(name_or_path, model_dir)
+    wanted = list(labels or [])
+    problem = {"problem_type": "multi_label_classification"} if multi_label else {}
+    meta: dict[str, Any] = {}
+
+    if source.kind == "random":
+        from transformers import AutoModelForImageClassification
+
+        config, processor = source.entry.build_config()
+        classes = wanted or ["class_0", "class_1"]
+        for key, value in {**_label_kwargs(classes), **problem}.items():
+            setattr(config, key, value)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AutoModelForImageClassification.from_config(config)
+        return ImageClassifier(
+            model=model,
+            processor=processor,
+            classes=classes,
+            version=f"{source.name}-random-seed{seed}",
+            source=source,
+            head_trained=False,
+            device_setting=device,
+            meta={"base_model": source.name},
+        )
+
+    if source.kind == "local" and (source.path / META_FILE).is_file():
+        meta = json.loads((source.path / META_FILE).read_text())
+    try:
+        from transformers import AutoConfig
+
+        location = str(source.path) if source.kind == "local" else source.hub_id
+        extra = {"revision": source.revision} if source.kind == "hub" and source.revision else {}
+        config = AutoConfig.from_pretrained(location, **extra)
+        own_labels = dict(getattr(config, "id2label", {}) or {})
+        own_classes = [own_labels[k] for k in sorted(own_labels, key=int)] if own_labels else []
+        overlap = {canonical_class_name(c) for c in own_classes} & {
+            canonical_class_name(c) for c in wanted
+        }
+        keep_head = bool(meta) or (_is_meaningful(own_labels) and (overlap or not wanted))
+        kwargs = {} if keep_head else {**_label_kwargs(wanted or ["class_0", "class_1"]), **problem}
+        model, processor = _load_hf(source, kwargs)
+    except (OSError, ValueError) as exc:
+        tried = list(source.tried) + [x for x in [source.hub_id] if x]
+        raise ModelLoadError(
+            f"cannot load model {source.name!r} (tried: {', '.join(tried) or source.name}): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+            + _how_to_provide(source, model_dir)
+        ) from exc
+
+    if keep_head:
+        classes = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    else:
+        classes = list(wanted or ["class_0", "class_1"])
+    if source.kind == "local":
+        version = str(meta.get("version") or _local_version(source.path))
+    else:
+        version = source.hub_id + (f"@{source.revision}" if source.revision else "")
+    if not keep_head:
+        log.warning(
+            "model %s has no trained head for %s: predictions are untrained until it is fine-tuned",
+            source.name,
+            classes,
+        )
+    meta.setdefault("base_model", source.name)
+    return ImageClassifier(
+        model=model,
+        processor=processor,
+        classes=classes,
+        version=version,
+        source=source,
+        head_trained=keep_head,
+        device_setting=device,
+        meta=meta,
+    )

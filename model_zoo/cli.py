@@ -1,0 +1,49 @@
+"""Command line of the model zoo: ``python -m model_zoo COMMAND [options]``.
+
+Each command lives in its own module, which exposes ``add_arguments(parser)`` and
+``run(args) -> int``.  ``COMMANDS`` maps the command name to that module; adding a
+command is one module plus one entry here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module, one-line help)
+    "synth": ("model_zoo.synth", "write synthetic concrete-inspection images, masks and tasks"),
+    "list": ("model_zoo.registry", "list the models of the zoo"),
+    "finetune": ("model_zoo.finetune", "fine-tune a classifier on a dataset directory"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m model_zoo",
+        description="fm-inspect model zoo: models, data and evaluations, no Label Studio needed.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args._module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

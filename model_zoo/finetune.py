@@ -1,0 +1,77 @@
+"""``python -m model_zoo finetune --data DIR --model NAME --out DIR``: fine-tune a classifier.
+
+Reads the dataset layout ``DIR/images/<class>/<name>.png``, holds out a stratified test split,
+fine-tunes (head first, then top blocks), prints the metrics and saves a model directory that
+``CLASSIFIER_MODEL`` (or ``model_name`` in a label config) can point at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+from model_zoo.classifier import load_classifier
+from model_zoo.dataset import load_dataset, open_image
+from model_zoo.training import TrainConfig, fine_tune
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="dataset directory (images/<class>/*.png)")
+    parser.add_argument("--model", default="tiny-vit", help="zoo name, directory or hub id")
+    parser.add_argument("--out", required=True, help="where to save the fine-tuned model")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--train-blocks", default="auto", help="head, all, auto or N top blocks")
+    parser.add_argument("--test-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--version", default=None, help="model version to record (default: out dir name + time)")
+
+
+def run(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.data)
+    train_set, test_set = dataset.split(test_fraction=args.test_fraction, seed=args.seed)
+    classes = dataset.classes
+    index = {c: i for i, c in enumerate(classes)}
+    classifier = load_classifier(args.model, classes, device=args.device, seed=args.seed)
+    print(f"fine-tuning {args.model} on {len(train_set)} images ({len(classes)} classes), testing on {len(test_set)}")
+    train = [(open_image(s.image_path), index[s.label]) for s in train_set]
+    test = [(open_image(s.image_path), index[s.label]) for s in test_set]
+    result = fine_tune(
+        classifier,
+        train,
+        test,
+        TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch,
+            lr=args.lr,
+            train_blocks=args.train_blocks,
+            seed=args.seed,
+        ),
+    )
+    out = Path(args.out)
+    version = args.version or f"{out.name}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
+    classifier.save(
+        out,
+        version=version,
+        metrics=result.metrics,
+        history=result.history,
+        trained_at=datetime.now(timezone.utc).isoformat(),
+        data=str(Path(args.data).resolve()),
+    )
+    m = result.metrics
+    print(
+        f"test accuracy {m.get('accuracy', float('nan')):.3f}  macro-F1 {m.get('macro_f1', float('nan')):.3f}  "
+        f"(best epoch {result.best_epoch}, {result.seconds:.1f}s)"
+    )
+    for name, row in m.get("per_class", {}).items():
+        print(f"  {name:<16} precision {row['precision']:.2f}  recall {row['recall']:.2f}  n={row['support']}")
+    print(f"saved {version} to {out}")
+    (out / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2))
+    return 0

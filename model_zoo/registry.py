@@ -1,0 +1,255 @@
+"""The zoo: named vision backbones, where their weights come from, and how to build tiny ones.
+
+``ZOO`` is a plain dict ``name -> ZooEntry``. An entry either points at weights (a Hugging Face
+hub id, optionally pinned to a revision; a copy placed under ``$MODEL_DIR/zoo/<name>/`` is
+preferred, so offline machines work) or, for the ``tiny-*``/``random-*`` entries, knows how to
+build a small random-weight model with no download at all (tests, benchmarks, offline use).
+
+Adding a model is one entry here. ``python -m model_zoo list`` prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One named model.
+
+    ``hub_id``/``revision``: where ``from_pretrained`` finds the weights.
+    ``input_size``: the square side the model expects, in pixels.
+    ``licence``: the licence of the *weights* (users must check it before shipping a model).
+    ``build_config``: for random-weight entries, returns ``(model_config, image_processor)``.
+    """
+
+    name: str
+    family: str
+    input_size: int
+    licence: str
+    description: str
+    hub_id: str | None = None
+    revision: str | None = None
+    build_config: Callable[[], tuple[Any, Any]] | None = field(default=None, compare=False)
+
+    @property
+    def is_random(self) -> bool:
+        return self.build_config is not None
+
+
+def _vit_processor(size: int):
+    from transformers import ViTImageProcessor
+
+    return ViTImageProcessor(
+        size={"height": size, "width": size},
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
+
+
+def _tiny_vit():
+    from transformers import ViTConfig
+
+    config = ViTConfig(
+        image_size=64,
+        patch_size=8,
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=128,
+        attn_implementation="eager",
+    )
+    return config, _vit_processor(64)
+
+
+def _random_vit_base():
+    from transformers import ViTConfig
+
+    return ViTConfig(image_size=224, patch_size=16), _vit_processor(224)
+
+
+def _tiny_convnext():
+    from transformers import ConvNextConfig, ConvNextImageProcessor
+
+    config = ConvNextConfig(
+        num_channels=3,
+        hidden_sizes=[16, 32, 64, 128],
+        depths=[1, 1, 2, 1],
+        image_size=64,
+    )
+    processor = ConvNextImageProcessor(
+        size={"shortest_edge": 64}, crop_pct=1.0, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    )
+    return config, processor
+
+
+ZOO: dict[str, ZooEntry] = {
+    entry.name: entry
+    for entry in [
+        ZooEntry(
+            name="vit-base",
+            family="vit",
+            hub_id="google/vit-base-patch16-224-in21k",
+            input_size=224,
+            licence="Apache-2.0",
+            description="ViT-B/16 pretrained on ImageNet-21k (supervised), generic baseline",
+        ),
+        ZooEntry(
+            name="vit-mae-base",
+            family="vit",
+            hub_id="facebook/vit-mae-base",
+            input_size=224,
+            licence="CC-BY-NC-4.0 (non-commercial)",
+            description="ViT-B/16 MAE self-supervised on ImageNet-1k; start for domain pretraining",
+        ),
+        ZooEntry(
+            name="dinov2-small",
+            family="dinov2",
+            hub_id="facebook/dinov2-small",
+            input_size=224,
+            licence="Apache-2.0",
+            description="DINOv2 ViT-S/14 self-supervised, strong frozen features",
+        ),
+        ZooEntry(
+            name="dinov2-base",
+            family="dinov2",
+            hub_id="facebook/dinov2-base",
+            input_size=224,
+            licence="Apache-2.0",
+            description="DINOv2 ViT-B/14 self-supervised",
+        ),
+        ZooEntry(
+            name="convnext-tiny",
+            family="convnext",
+            hub_id="facebook/convnext-tiny-224",
+            input_size=224,
+            licence="Apache-2.0",
+            description="ConvNeXt-T ImageNet-1k; a CNN for sharper class-activation maps",
+        ),
+        ZooEntry(
+            name="tiny-vit",
+            family="vit",
+            input_size=64,
+            licence="random weights (no licence constraints)",
+            description="4-layer ViT, random init, no download: tests and offline use",
+            build_config=_tiny_vit,
+        ),
+        ZooEntry(
+            name="tiny-convnext",
+            family="convnext",
+            input_size=64,
+            licence="random weights (no licence constraints)",
+            description="small ConvNeXt, random init, no download: tests and offline use",
+            build_config=_tiny_convnext,
+        ),
+        ZooEntry(
+            name="random-vit-base",
+            family="vit",
+            input_size=224,
+            licence="random weights (no licence constraints)",
+            description="ViT-Base-sized, random init: benchmarks of real-size compute",
+            build_config=_random_vit_base,
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model name resolved to: a zoo builder, a local directory or a hub id."""
+
+    kind: str  # "random" | "local" | "hub"
+    name: str
+    entry: ZooEntry | None = None
+    path: Path | None = None
+    hub_id: str | None = None
+    revision: str | None = None
+    tried: tuple[str, ...] = ()
+
+
+def zoo_local_dir(model_dir: str | os.PathLike | None, name: str) -> Path | None:
+    """The folder where a zoo entry's weights may be placed for offline use."""
+    if not model_dir:
+        return None
+    return Path(model_dir) / "zoo" / name
+
+
+def resolve(name_or_path: str, model_dir: str | os.PathLike | None = None) -> ModelSource:
+    """Resolve a zoo name, a local directory or a hub id to a :class:`ModelSource`.
+
+    Order: an existing local directory; a zoo entry (its copy under ``$MODEL_DIR/zoo/<name>``
+    first, then its builder or hub id); anything else with a ``/`` is taken as a hub id.
+    """
+    text = str(name_or_path).strip()
+    if not text:
+        raise ValueError("empty model name: set CLASSIFIER_MODEL to a zoo name, a directory or a hub id")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return ModelSource(kind="local", name=path.name, path=path.resolve(), tried=(str(path),))
+    entry = ZOO.get(text)
+    if entry is not None:
+        local = zoo_local_dir(model_dir, entry.name)
+        if local is not None and (local / "config.json").is_file():
+            return ModelSource(kind="local", name=entry.name, entry=entry, path=local, tried=(str(local),))
+        if entry.is_random:
+            return ModelSource(kind="random", name=entry.name, entry=entry)
+        tried = (str(local),) if local is not None else ()
+        return ModelSource(
+            kind="hub",
+            name=entry.name,
+            entry=entry,
+            hub_id=entry.hub_id,
+            revision=entry.revision,
+            tried=tried,
+        )
+    looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1
+    if looks_like_path:
+        raise FileNotFoundError(
+            f"model directory {text!r} does not exist. Give an existing directory saved with "
+            f"save_pretrained, a zoo name ({', '.join(sorted(ZOO))}) or a hub id like 'org/name'."
+        )
+    if text.count("/") == 1:
+        hub_id, _, revision = text.partition("@")
+        return ModelSource(kind="hub", name=text, hub_id=hub_id, revision=revision or None)
+    raise KeyError(
+        f"unknown model {text!r}: not a zoo name ({', '.join(sorted(ZOO))}), not an existing "
+        "directory and not a hub id ('org/name'). See `python -m model_zoo list`."
+    )
+
+
+def describe() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": e.name,
+            "family": e.family,
+            "source": e.hub_id or "built in (random weights)",
+            "input_size": e.input_size,
+            "licence": e.licence,
+            "description": e.description,
+        }
+        for e in ZOO.values()
+    ]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = describe()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = ["name", "family", "input_size", "source", "licence"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))
+    print("\nPlace downloaded weights under $MODEL_DIR/zoo/<name>/ to use an entry offline.")
+    return 0

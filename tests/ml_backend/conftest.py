@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ml_backend.app import create_app
+from ml_backend.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+DEFECTS_XML = (REPO / "label_config" / "defects.xml").read_text()
+
+
+def make_settings(tmp_path, **env) -> Settings:
+    base = {"MODEL_DIR": str(tmp_path / "models"), "DEVICE": "cpu", "LOG_LEVEL": "WARNING"}
+    base.update({k: str(v) for k, v in env.items()})
+    return Settings.from_env(base)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    settings = make_settings(tmp_path_factory.mktemp("app"))
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def defects_xml() -> str:
+    return DEFECTS_XML
