@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from model_zoo.classifier import ModelLoadError
 from werkzeug.exceptions import HTTPException
 
 from ml_backend import __version__
@@ -25,6 +24,7 @@ from ml_backend.model_cache import ModelCache
 from ml_backend.predictor import Predictor
 from ml_backend.settings import Settings
 from ml_backend.webhook import handle_event
+from model_zoo.classifier import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,18 @@ class _BadRequest(Exception):
     pass
 
 
-def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify({"error": message, "status": status, **extra}), status
+def _reason_phrase(message: str, limit: int = 400) -> str:
+    """The message as an HTTP reason phrase: Label Studio shows only the status line of a failed
+    /setup (``400 Client Error: <reason> for url …``), so the reason is where users see it."""
+    text = " ".join(str(message).split())
+    text = text.encode("latin-1", "replace").decode("latin-1")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    response = jsonify({"error": message, "status": status, **extra})
+    response.status = f"{status} {_reason_phrase(message)}"
+    return response
 
 
 def create_app(settings: Settings | None = None, *, preload: bool = True) -> Flask:
@@ -112,13 +122,13 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
         )
         if ok:
             return None
-        response, status = _error(
+        response = _error(
             401,
             "basic auth required: set the same user and password in Label Studio "
             "(Project → Settings → Model → Authentication) as BASIC_AUTH_USER/BASIC_AUTH_PASS here",
         )
         response.headers["WWW-Authenticate"] = 'Basic realm="fm-inspect"'
-        return response, status
+        return response
 
     @app.errorhandler(_BadRequest)
     def bad_request(exc):
@@ -146,7 +156,8 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
                 "version": __version__,
                 "model_version": state.default_version,
                 "models": state.models.loaded(),
-                "errors": [e for e in [state.preload_error] if e] + [e["error"] for e in state.models.errors()],
+                "errors": [e for e in [state.preload_error] if e]
+                + [e["error"] for e in state.models.errors()],
                 "device_setting": settings.device,
                 "label_studio_url": settings.label_studio_url or None,
                 "label_studio_api_key_set": bool(settings.api_key),
@@ -189,13 +200,19 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
             outcome.model_version,
         )
         return jsonify(
-            {"results": outcome.results, "model_version": outcome.model_version, "errors": outcome.errors}
+            {
+                "results": outcome.results,
+                "model_version": outcome.model_version,
+                "errors": outcome.errors,
+            }
         )
 
     @app.post("/webhook")
     def webhook():
         body = _json_body()
         status, payload = handle_event(body, state)
+        if status >= 400:
+            return _error(status, payload.get("error", "bad event"))
         return jsonify(payload), status
 
     @app.get("/versions")

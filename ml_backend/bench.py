@@ -24,7 +24,16 @@ from PIL import Image
 
 CONFIG = """<View><Image name="image" value="$image"/>
 <Choices name="defect" toName="image" choice="single">{choices}</Choices></View>"""
-LABELS = ["Crack", "Net crack", "Spalling", "Exposed rebar", "Rust", "Efflorescence", "Algae", "No defect"]
+LABELS = [
+    "Crack",
+    "Net crack",
+    "Spalling",
+    "Exposed rebar",
+    "Rust",
+    "Efflorescence",
+    "Algae",
+    "No defect",
+]
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -77,7 +86,10 @@ def bench_model(model: str, n_images: int, batch: int, size: int, repeats: int) 
             def predict_path() -> float:
                 t0 = time.perf_counter()
                 for ids in batches:
-                    tasks = [{"id": i, "data": {"image": f"http://127.0.0.1:{port}/{i}.png"}} for i in ids]
+                    tasks = [
+                        {"id": i, "data": {"image": f"http://127.0.0.1:{port}/{i}.png"}}
+                        for i in ids
+                    ]
                     r = client.post("/predict", json={"tasks": tasks, "label_config": config})
                     assert r.status_code == 200 and not r.get_json()["errors"], r.get_data()[:500]
                 return time.perf_counter() - t0
@@ -129,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
         for m in args.models.split(",")
         if m.strip()
     ]
-    print(f"\n/predict path vs bare forward pass, CPU, torch threads={torch.get_num_threads()}, median of {args.repeats}")
+    print(
+        f"\n/predict path vs bare forward pass, CPU, torch threads={torch.get_num_threads()}, median of {args.repeats}"
+    )
     cols = list(rows[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols))
@@ -138,5 +152,3 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0
-
-

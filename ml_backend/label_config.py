@@ -29,7 +29,9 @@ def parse_label_config(xml: str | None) -> LabelInterface:
     try:
         return _parse(hashlib.sha256(xml.encode()).hexdigest(), xml)
     except Exception as exc:  # the SDK raises several exception types for bad XML
-        raise LabelConfigError(f"the label config is not valid XML for Label Studio: {exc}") from exc
+        raise LabelConfigError(
+            f"the label config is not valid XML for Label Studio: {exc}"
+        ) from exc
 
 
 def tag_option(control, name: str, default: str | None = None) -> str | None:

@@ -11,9 +11,8 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from model_zoo.classifier import ImageClassifier, load_classifier
-
 from ml_backend.settings import Settings
+from model_zoo.classifier import ImageClassifier, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,9 @@ class ModelCache:
     def _key(name: str, labels: Sequence[str], multi_label: bool) -> tuple:
         return (name, tuple(labels), bool(multi_label))
 
-    def classifier(self, name: str, labels: Sequence[str], multi_label: bool = False) -> ImageClassifier:
+    def classifier(
+        self, name: str, labels: Sequence[str], multi_label: bool = False
+    ) -> ImageClassifier:
         """The classifier ``name`` with outputs for ``labels`` (see ``load_classifier``)."""
         key = self._key(name, labels, multi_label)
         model = self._models.get(key)

@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from ml_backend.controls import CONTROL_HANDLERS, ControlHandler
+from ml_backend.controls import CONTROL_HANDLERS, ControlHandler, handler_class
 from ml_backend.images import ImageFetcher, ImageFetchError
 from ml_backend.label_config import LabelConfigError, image_objects, parse_label_config, tag_flag
 from ml_backend.model_cache import ModelCache
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 SERVED_TAGS_HINT = (
     'fm-inspect pre-labels images: it needs an <Image name="image" value="$image"/> tag and a '
     'control tag that labels it, e.g. <Choices name="defect" toName="image" choice="single">'
-    '<Choice value="Crack"/>…</Choices> (see label_config/defects.xml). Served control tags: '
+    '<Choice value="Crack"/>...</Choices> (see label_config/defects.xml). Served control tags: '
 )
 
 
@@ -45,20 +45,25 @@ class Predictor:
         self.settings = settings
         self.models = models
         self.fetcher = fetcher
-        self._pool = ThreadPoolExecutor(max_workers=settings.fetch_threads, thread_name_prefix="fetch")
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.fetch_threads, thread_name_prefix="fetch"
+        )
 
     def handlers(self, label_config: str) -> tuple[Any, list[ControlHandler]]:
         """Parse the config and build a handler for every control we can serve."""
         interface = parse_label_config(label_config)
         handlers: list[ControlHandler] = []
         for control in interface.controls:
-            handler_cls = CONTROL_HANDLERS.get(control.tag.lower())
+            handler_cls = handler_class(control)
             if handler_cls is None or tag_flag(control, "model_skip"):
                 continue
             for image in image_objects(control):
                 handlers.append(handler_cls(control, image, self.settings, self.models))
         if not handlers:
-            tags = sorted({f"<{c.tag}>" for c in interface.controls} | {f"<{o.tag}>" for o in interface.objects})
+            tags = sorted(
+                {f"<{c.tag}>" for c in interface.controls}
+                | {f"<{o.tag}>" for o in interface.objects}
+            )
             raise LabelConfigError(
                 f"nothing in this label config can be pre-labeled (it has {', '.join(tags) or 'no tags'}). "
                 + SERVED_TAGS_HINT
@@ -80,8 +85,12 @@ class Predictor:
 
     def _fetch(self, url: Any, task_id: Any) -> Image.Image:
         if not isinstance(url, str) or not url.strip():
-            raise ImageFetchError(f"the image URL is empty or not a string: {url!r}", reason="bad_url")
-        return self.fetcher.fetch_image(url.strip(), task_id=task_id if isinstance(task_id, int) else None)
+            raise ImageFetchError(
+                f"the image URL is empty or not a string: {url!r}", reason="bad_url"
+            )
+        return self.fetcher.fetch_image(
+            url.strip(), task_id=task_id if isinstance(task_id, int) else None
+        )
 
     def predict(self, tasks: list[dict], label_config: str) -> PredictOutcome:
         started = time.perf_counter()
@@ -124,9 +133,11 @@ class Predictor:
             except Exception as exc:
                 log.exception("%s %r failed", type(handler).__name__, handler.control.name)
                 for i in ready:
-                    errors.setdefault(i, f"<{handler.control.tag} name={handler.control.name!r}> failed: {exc}")
+                    errors.setdefault(
+                        i, f"<{handler.control.tag} name={handler.control.name!r}> failed: {exc}"
+                    )
                 continue
-            for i, found in zip(ready, batch):
+            for i, found in zip(ready, batch, strict=True):
                 regions[i].extend(found)
 
         # 3. validate against the config and assemble in task order
@@ -145,14 +156,24 @@ class Predictor:
                     continue
                 valid.append(region)
             score = sum(r.score for r in valid) / len(valid) if valid else None
-            results.append({"result": [r.item for r in valid], "score": score, "model_version": version})
+            results.append(
+                {"result": [r.item for r in valid], "score": score, "model_version": version}
+            )
         done = time.perf_counter()
         return PredictOutcome(
             results=results,
             errors=[
-                {"index": i, "task": tasks[i].get("id") if isinstance(tasks[i], dict) else None, "error": e}
+                {
+                    "index": i,
+                    "task": tasks[i].get("id") if isinstance(tasks[i], dict) else None,
+                    "error": e,
+                }
                 for i, e in sorted(errors.items())
             ],
             model_version=version,
-            timings={"fetch_s": fetched - started, "predict_s": done - fetched, "total_s": done - started},
+            timings={
+                "fetch_s": fetched - started,
+                "predict_s": done - fetched,
+                "total_s": done - started,
+            },
         )

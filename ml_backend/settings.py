@@ -37,12 +37,16 @@ SETTINGS: dict[str, Setting] = {
             "Label Studio token: a legacy token or a personal access token (Account & Settings).",
             ("LABEL_STUDIO_ACCESS_TOKEN",),
         ),
-        Setting("BASIC_AUTH_USER", "", "If set with BASIC_AUTH_PASS, every route needs HTTP Basic auth."),
+        Setting(
+            "BASIC_AUTH_USER", "", "If set with BASIC_AUTH_PASS, every route needs HTTP Basic auth."
+        ),
         Setting("BASIC_AUTH_PASS", "", "Password for BASIC_AUTH_USER."),
         Setting("MODEL_DIR", "./data/models", "Where models, versions and caches are stored."),
         Setting("PORT", "9090", "HTTP port of the backend."),
         Setting("HOST", "0.0.0.0", "Interface to listen on."),
-        Setting("WORKERS", "1", "gunicorn worker processes (each holds its own copy of the models)."),
+        Setting(
+            "WORKERS", "1", "gunicorn worker processes (each holds its own copy of the models)."
+        ),
         Setting("THREADS", "8", "Threads per worker."),
         Setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR."),
         Setting("DEVICE", "auto", "auto (CUDA if visible), cpu, cuda or cuda:N."),
@@ -75,6 +79,11 @@ SETTINGS: dict[str, Setting] = {
         Setting("MAX_IMAGE_PIXELS", "100000000", "Largest image, in pixels (decompression bombs)."),
         Setting("IMAGE_TIMEOUT", "20", "Seconds allowed for one image download."),
         Setting("FETCH_THREADS", "8", "Images downloaded in parallel per request."),
+        Setting(
+            "REQUEST_TIMEOUT",
+            "300",
+            "gunicorn worker timeout in seconds (a /predict may take long).",
+        ),
     ]
 }
 
@@ -136,6 +145,7 @@ class Settings:
     max_image_pixels: int
     image_timeout: float
     fetch_threads: int
+    request_timeout: int
 
     @property
     def basic_auth_enabled(self) -> bool:
@@ -146,11 +156,17 @@ class Settings:
         env = os.environ if env is None else env
         url = _read(env, "LABEL_STUDIO_URL").rstrip("/")
         if url and not url.startswith(("http://", "https://")):
-            raise SettingsError(f"LABEL_STUDIO_URL must start with http:// or https://, not {url!r}")
+            raise SettingsError(
+                f"LABEL_STUDIO_URL must start with http:// or https://, not {url!r}"
+            )
         log_level = _read(env, "LOG_LEVEL").upper()
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
-        hosts = tuple(h.strip().lower() for h in _read(env, "ALLOWED_IMAGE_HOSTS").split(",") if h.strip())
+            raise SettingsError(
+                f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}"
+            )
+        hosts = tuple(
+            h.strip().lower() for h in _read(env, "ALLOWED_IMAGE_HOSTS").split(",") if h.strip()
+        )
         return cls(
             label_studio_url=url,
             api_key=_read(env, "LABEL_STUDIO_API_KEY"),
@@ -172,4 +188,5 @@ class Settings:
             max_image_pixels=_int(env, "MAX_IMAGE_PIXELS", 1),
             image_timeout=_float(env, "IMAGE_TIMEOUT", 0.1, 3600.0),
             fetch_threads=_int(env, "FETCH_THREADS", 1),
+            request_timeout=_int(env, "REQUEST_TIMEOUT", 1),
         )

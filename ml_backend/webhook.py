@@ -40,4 +40,9 @@ def handle_event(body: dict[str, Any], state) -> tuple[int, dict[str, Any]]:
     if action not in TRAINING_EVENTS:
         return 200, {"status": "ignored", "action": action, "project": project}
     log.info("event %s for project %s: no trainer is configured in this process", action, project)
-    return 200, {"status": "received", "action": action, "project": project, "training": "not configured"}
+    return 200, {
+        "status": "received",
+        "action": action,
+        "project": project,
+        "training": "not configured",
+    }

@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--version", default=None, help="model version to record (default: out dir name + time)")
+    parser.add_argument(
+        "--version", default=None, help="model version to record (default: out dir name + time)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     classes = dataset.classes
     index = {c: i for i, c in enumerate(classes)}
     classifier = load_classifier(args.model, classes, device=args.device, seed=args.seed)
-    print(f"fine-tuning {args.model} on {len(train_set)} images ({len(classes)} classes), testing on {len(test_set)}")
+    print(
+        f"fine-tuning {args.model} on {len(train_set)} images ({len(classes)} classes), testing on {len(test_set)}"
+    )
     train = [(open_image(s.image_path), index[s.label]) for s in train_set]
     test = [(open_image(s.image_path), index[s.label]) for s in test_set]
     result = fine_tune(
@@ -71,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
         f"(best epoch {result.best_epoch}, {result.seconds:.1f}s)"
     )
     for name, row in m.get("per_class", {}).items():
-        print(f"  {name:<16} precision {row['precision']:.2f}  recall {row['recall']:.2f}  n={row['support']}")
+        print(
+            f"  {name:<16} precision {row['precision']:.2f}  recall {row['recall']:.2f}  n={row['support']}"
+        )
     print(f"saved {version} to {out}")
     (out / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2))
     return 0

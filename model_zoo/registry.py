@@ -188,7 +188,9 @@ def resolve(name_or_path: str, model_dir: str | os.PathLike | None = None) -> Mo
     """
     text = str(name_or_path).strip()
     if not text:
-        raise ValueError("empty model name: set CLASSIFIER_MODEL to a zoo name, a directory or a hub id")
+        raise ValueError(
+            "empty model name: set CLASSIFIER_MODEL to a zoo name, a directory or a hub id"
+        )
     path = Path(text).expanduser()
     if path.is_dir():
         return ModelSource(kind="local", name=path.name, path=path.resolve(), tried=(str(path),))
@@ -196,7 +198,9 @@ def resolve(name_or_path: str, model_dir: str | os.PathLike | None = None) -> Mo
     if entry is not None:
         local = zoo_local_dir(model_dir, entry.name)
         if local is not None and (local / "config.json").is_file():
-            return ModelSource(kind="local", name=entry.name, entry=entry, path=local, tried=(str(local),))
+            return ModelSource(
+                kind="local", name=entry.name, entry=entry, path=local, tried=(str(local),)
+            )
         if entry.is_random:
             return ModelSource(kind="random", name=entry.name, entry=entry)
         tried = (str(local),) if local is not None else ()

@@ -55,9 +55,9 @@ def _blocks(model: nn.Module) -> nn.ModuleList | None:
     """The longest ModuleList of transformer layers / CNN stages inside the backbone."""
     best = None
     for name, module in model.named_modules():
-        if isinstance(module, nn.ModuleList) and "classifier" not in name:
-            if best is None or len(module) > len(best):
-                best = module
+        is_candidate = isinstance(module, nn.ModuleList) and "classifier" not in name
+        if is_candidate and (best is None or len(module) > len(best)):
+            best = module
     return best
 
 
@@ -86,7 +86,11 @@ def set_trainable(model: nn.Module, blocks: str, random_backbone: bool) -> list[
                     p.requires_grad = True
         # final norms after the blocks belong with them
         for name, module in model.named_modules():
-            if isinstance(module, nn.LayerNorm) and name.count(".") <= 1 and "classifier" not in name:
+            if (
+                isinstance(module, nn.LayerNorm)
+                and name.count(".") <= 1
+                and "classifier" not in name
+            ):
                 for p in module.parameters():
                     p.requires_grad = True
     head_ids = {id(p) for p in _head(model).parameters()}
@@ -126,7 +130,9 @@ def evaluate(probs: np.ndarray, targets: np.ndarray, classes: Sequence[str]) -> 
     }
 
 
-def _tensors(classifier: ImageClassifier, images: Sequence[Image.Image], batch: int = 64) -> torch.Tensor:
+def _tensors(
+    classifier: ImageClassifier, images: Sequence[Image.Image], batch: int = 64
+) -> torch.Tensor:
     chunks = [classifier.preprocess(images[i : i + batch]) for i in range(0, len(images), batch)]
     return torch.cat(chunks) if chunks else torch.zeros(0)
 
@@ -158,7 +164,9 @@ def fine_tune(
     y_val = np.array([y for _, y in val], dtype=np.int64)
 
     counts = torch.bincount(y_train, minlength=n_classes).float()
-    weights = torch.where(counts > 0, (counts.sum() / (counts.clamp(min=1) * n_classes)).sqrt(), 0.0)
+    weights = torch.where(
+        counts > 0, (counts.sum() / (counts.clamp(min=1) * n_classes)).sqrt(), 0.0
+    )
     loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
 
     random_backbone = not classifier.head_trained and classifier.source.kind == "random"
@@ -182,7 +190,9 @@ def fine_tune(
     if config.progress:
         from tqdm.auto import tqdm
 
-        progress = tqdm(total=config.epochs * steps_per_epoch, desc="fine-tune", unit="step", leave=False)
+        progress = tqdm(
+            total=config.epochs * steps_per_epoch, desc="fine-tune", unit="step", leave=False
+        )
 
     for epoch in range(config.epochs):
         if not opened and epoch >= config.head_epochs:
@@ -242,5 +252,8 @@ def fine_tune(
         probs = classifier.probabilities(classifier.logits(x_val))
         metrics.update(evaluate(probs, y_val, classifier.classes))
     return TrainResult(
-        metrics=metrics, history=history, best_epoch=best_epoch, seconds=time.perf_counter() - started
+        metrics=metrics,
+        history=history,
+        best_epoch=best_epoch,
+        seconds=time.perf_counter() - started,
     )

@@ -9,7 +9,9 @@ import numpy as np
 from PIL import Image
 
 
-def random_image(width: int = 96, height: int = 80, seed: int = 0, mode: str = "RGB") -> Image.Image:
+def random_image(
+    width: int = 96, height: int = 80, seed: int = 0, mode: str = "RGB"
+) -> Image.Image:
     rng = np.random.default_rng(seed)
     array = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
     return Image.fromarray(array).convert(mode)

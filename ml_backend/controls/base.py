@@ -40,6 +40,11 @@ class ControlHandler:
         self.settings = settings
         self.models = models
 
+    @classmethod
+    def matches(cls, control) -> bool:
+        """Whether this handler serves ``control`` (its tag name already matched)."""
+        return True
+
     @property
     def image_key(self) -> str:
         """The task data key holding the image URL (``$image`` → ``image``)."""

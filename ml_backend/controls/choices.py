@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from model_zoo.classifier import ImageClassifier, canonical_class_name
 
 from ml_backend.controls.base import ControlHandler, Region
 from ml_backend.label_config import LabelConfigError, label_aliases, tag_float, tag_option
+from model_zoo.classifier import ImageClassifier, canonical_class_name
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ml_backend.app import create_app
 from ml_backend.settings import Settings
 

@@ -5,9 +5,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from ml_backend.app import create_app
 from PIL import Image
 
+from ml_backend.app import create_app
 from tests.images import data_url, png_bytes, random_image
 from tests.ml_backend.conftest import make_settings
 
@@ -52,7 +52,9 @@ def image_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    return create_app(make_settings(tmp_path_factory.mktemp("app"), ALLOWED_IMAGE_HOSTS="127.0.0.1"))
+    return create_app(
+        make_settings(tmp_path_factory.mktemp("app"), ALLOWED_IMAGE_HOSTS="127.0.0.1")
+    )
 
 
 def test_health(client):
@@ -64,20 +66,27 @@ def test_health(client):
 
 
 def test_setup_returns_model_version(client, defects_xml):
-    r = client.post("/setup", json={"project": "3.1700000000", "schema": defects_xml, "extra_params": "{}"})
+    r = client.post(
+        "/setup", json={"project": "3.1700000000", "schema": defects_xml, "extra_params": "{}"}
+    )
     assert r.status_code == 200
     assert r.get_json() == {"model_version": "tiny-vit-random-seed0"}
 
 
 def test_setup_refuses_unservable_config_with_what_it_needs(client):
-    r = client.post("/setup", json={"project": "3.1", "schema": '<View><Text name="t" value="$t"/></View>'})
+    r = client.post(
+        "/setup", json={"project": "3.1", "schema": '<View><Text name="t" value="$t"/></View>'}
+    )
     assert r.status_code == 400
     assert "Image" in r.get_json()["error"] and "Choices" in r.get_json()["error"]
 
 
 def test_predict_shapes(client, defects_xml):
     tasks = [{"id": i, "data": {"image": data_url(random_image(seed=i))}} for i in range(3)]
-    r = client.post("/predict", json={"tasks": tasks, "label_config": defects_xml, "project": "3.1", "params": {}})
+    r = client.post(
+        "/predict",
+        json={"tasks": tasks, "label_config": defects_xml, "project": "3.1", "params": {}},
+    )
     assert r.status_code == 200
     body = r.get_json()
     assert len(body["results"]) == 3 and body["errors"] == []
@@ -130,7 +139,11 @@ def test_one_bad_task_does_not_spoil_the_batch(client, defects_xml, image_server
         (b'{"tasks": []}', 400, "nothing to predict"),
         (b'{"tasks": {"id": 1}}', 400, "list"),
         (b'{"tasks": [{"id": 1, "data": {"image": "x"}}]}', 400, "label config"),
-        (b'{"tasks": [{"id": 1, "data": {"image": "x"}}], "label_config": "<View><Foo"}', 400, "not valid XML"),
+        (
+            b'{"tasks": [{"id": 1, "data": {"image": "x"}}], "label_config": "<View><Foo"}',
+            400,
+            "not valid XML",
+        ),
     ],
 )
 def test_malformed_predict_requests(client, payload, status, words):
@@ -157,7 +170,9 @@ def test_versions(client):
 
 
 def test_basic_auth(tmp_path):
-    app = create_app(make_settings(tmp_path, BASIC_AUTH_USER="ls", BASIC_AUTH_PASS="s3cret"), preload=False)
+    app = create_app(
+        make_settings(tmp_path, BASIC_AUTH_USER="ls", BASIC_AUTH_PASS="s3cret"), preload=False
+    )
     client = app.test_client()
     r = client.get("/health")
     assert r.status_code == 401 and "BASIC_AUTH_USER" in r.get_json()["error"]

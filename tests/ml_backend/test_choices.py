@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
+
 from ml_backend.label_config import LabelConfigError, parse_label_config
 from ml_backend.model_cache import ModelCache
 from ml_backend.predictor import Predictor
-
 from tests.images import random_image
 from tests.ml_backend.conftest import make_settings
 
@@ -30,7 +30,9 @@ def trained_dir(tmp_path_factory):
 
 
 def handler_for(tmp_path, xml, **env):
-    predictor = Predictor(make_settings(tmp_path, **env), ModelCache(make_settings(tmp_path, **env)), _NoFetch())
+    predictor = Predictor(
+        make_settings(tmp_path, **env), ModelCache(make_settings(tmp_path, **env)), _NoFetch()
+    )
     _, handlers = predictor.handlers(xml)
     assert len(handlers) == 1
     return handlers[0]
@@ -54,7 +56,10 @@ def test_labels_map_by_name_and_predicted_values(tmp_path, trained_dir):
 
 
 def test_single_choice_score_is_the_mapped_probability(tmp_path, trained_dir):
-    xml = config('<Choice value="Crack"/><Choice value="No defect"/><Choice value="Rust"/>', f'model_name="{trained_dir}"')
+    xml = config(
+        '<Choice value="Crack"/><Choice value="No defect"/><Choice value="Rust"/>',
+        f'model_name="{trained_dir}"',
+    )
     handler = handler_for(tmp_path, xml)
     image = random_image(seed=11)
     probs = handler.classifier.predict_proba([image])[0]
@@ -99,7 +104,9 @@ def test_model_skip_and_unserved_configs(tmp_path):
     settings = make_settings(tmp_path)
     predictor = Predictor(settings, ModelCache(settings), _NoFetch())
     with pytest.raises(LabelConfigError, match="Image"):
-        predictor.handlers('<View><Text name="t" value="$t"/><Choices name="c" toName="t"><Choice value="a"/></Choices></View>')
+        predictor.handlers(
+            '<View><Text name="t" value="$t"/><Choices name="c" toName="t"><Choice value="a"/></Choices></View>'
+        )
     with pytest.raises(LabelConfigError, match="nothing in this label config"):
         predictor.handlers(config('<Choice value="A"/>', 'model_skip="true"'))
     with pytest.raises(LabelConfigError, match="not valid XML"):

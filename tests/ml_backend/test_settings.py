@@ -2,6 +2,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from ml_backend.settings import SETTINGS, Settings, SettingsError
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from model_zoo.registry import ZOO, resolve
 
 

@@ -1,0 +1,41 @@
+# fm-inspect ML backend for Label Studio.
+#   docker build -t fm-inspect .
+#   docker run -p 9090:9090 -v fm-models:/data/models \
+#     -e LABEL_STUDIO_URL=http://label-studio:8080 -e LABEL_STUDIO_API_KEY=... fm-inspect
+# BASE_IMAGE lets air-gapped builders use a local base (see README, "Container").
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MODEL_DIR=/data/models \
+    HF_HOME=/data/models/hf \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    PORT=9090 \
+    WORKERS=1 \
+    THREADS=8 \
+    LOG_LEVEL=INFO \
+    DEVICE=auto
+
+RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin fminspect \
+ && mkdir -p /data/models /app \
+ && chown -R fminspect:fminspect /data /app
+
+WORKDIR /app
+COPY requirements.txt /app/requirements.txt
+RUN pip install -r /app/requirements.txt
+
+COPY --chown=fminspect:fminspect ml_backend /app/ml_backend
+COPY --chown=fminspect:fminspect model_zoo /app/model_zoo
+COPY --chown=fminspect:fminspect label_config /app/label_config
+
+USER fminspect
+VOLUME ["/data/models"]
+EXPOSE 9090
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-m", "ml_backend.healthcheck"]
+
+CMD ["gunicorn", "-c", "ml_backend/gunicorn.conf.py", "ml_backend.wsgi:app"]

@@ -1,0 +1,188 @@
+"""``make demo`` / ``python -m ml_backend.demo``: the whole loop on one machine, offline.
+
+1. writes synthetic concrete-inspection images (``python -m model_zoo synth``);
+2. fine-tunes the small built-in classifier on them (cached in ``demo-data/models``);
+3. starts a local Label Studio 1.23.2 (its own venv, ``.venv-ls``) and the backend (gunicorn);
+4. creates a project with ``label_config/defects.xml``, imports the images (uploaded files and
+   local files), connects the backend and runs "Retrieve Predictions";
+5. prints the URL and login, and keeps both servers running until Ctrl-C.
+
+Everything lives under ``demo-data/`` (``--data-dir``); a second run reuses the data and model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from ml_backend.local_backend import LocalBackend
+from ml_backend.local_label_studio import LocalLabelStudio, find_free_port
+from ml_backend.ls_project import (
+    client_for,
+    connect_backend,
+    create_project,
+    import_tasks,
+    predictions,
+    retrieve_predictions,
+    upload_images,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LABEL_CONFIG = REPO_ROOT / "label_config" / "defects.xml"
+log = logging.getLogger("demo")
+
+
+def step(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def ensure_data(root: Path, n: int, seed: int) -> Path:
+    from model_zoo.synth import generate_dataset
+
+    synth = root / "files" / "synth"
+    if not (synth / "tasks.json").is_file():
+        step(f"writing {n} synthetic inspection images to {synth}")
+        generate_dataset(synth, n=n, seed=seed, image_url_prefix="/data/local-files/?d=synth/")
+    return synth
+
+
+def ensure_model(root: Path, data: Path, epochs: int) -> Path:
+    from model_zoo.cli import main as zoo
+
+    out = root / "models" / "demo-classifier"
+    if not (out / "fm_inspect.json").is_file():
+        step("fine-tuning the built-in tiny-vit classifier on the synthetic images")
+        code = zoo(
+            [
+                "finetune",
+                "--data",
+                str(data),
+                "--model",
+                "tiny-vit",
+                "--out",
+                str(out),
+                "--epochs",
+                str(epochs),
+                "--version",
+                "demo-classifier-1",
+            ]
+        )
+        if code:
+            raise SystemExit(code)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.data_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    synth = ensure_data(root, args.n, args.seed)
+    model = ensure_model(root, synth, args.epochs)
+
+    step("starting Label Studio 1.23.2 (first start migrates its database: ~30 s)")
+    ls_port = args.ls_port or find_free_port()
+    ls = LocalLabelStudio(
+        data_dir=root / "label-studio",
+        port=ls_port,
+        extra_env={"LOCAL_FILES_DOCUMENT_ROOT": str(root / "files")},
+    ).start()
+    backend = None
+    try:
+        step("starting the fm-inspect backend (gunicorn)")
+        backend = LocalBackend(
+            env={
+                "LABEL_STUDIO_URL": ls.url,
+                "LABEL_STUDIO_API_KEY": ls.legacy_token,
+                "MODEL_DIR": str(root / "models"),
+                "CLASSIFIER_MODEL": str(model),
+                "LOCAL_FILES_DOCUMENT_ROOT": str(root / "files"),
+                "LOG_LEVEL": "INFO",
+            },
+            log_path=root / "backend.log",
+            port=args.backend_port or find_free_port(),
+        ).start()
+
+        step("creating the project, importing images, connecting the backend")
+        client = client_for(ls.url, ls.legacy_token)
+        project = create_project(
+            client, f"fm-inspect demo {time.strftime('%H:%M:%S')}", LABEL_CONFIG.read_text()
+        )
+        ls.add_local_storage(
+            project, synth / "images", title="synthetic images", regex_filter=r".*\.png", sync=False
+        )
+        tasks = json.loads((synth / "tasks.json").read_text())[: args.tasks]
+        task_ids = import_tasks(
+            client, project, [{"data": {"image": t["data"]["image"]}} for t in tasks]
+        )
+        uploads = sorted((synth / "images").glob("*/*.png"))[: args.uploads]
+        task_ids += upload_images(ls.url, ls.auth_headers(), project, uploads)
+        connect_backend(client, project, backend.url)
+
+        step(f"retrieving predictions for {len(task_ids)} tasks")
+        started = time.perf_counter()
+        retrieve_predictions(client, project)
+        stored = predictions(client, project)
+        seconds = time.perf_counter() - started
+        labels = Counter(
+            choice
+            for p in stored
+            for r in p.get("result") or []
+            for choice in r.get("value", {}).get("choices", [])
+        )
+        versions = Counter(p.get("model_version") for p in stored)
+        print(
+            f"    {len(stored)} predictions stored in {seconds:.1f}s; model versions {dict(versions)}"
+        )
+        print(f"    predicted choices: {dict(labels.most_common())}")
+
+        print(
+            f"\nLabel Studio: {ls.url}/projects/{project}/data\n"
+            f"login:        {ls.username} / {ls.password}\n"
+            f"backend:      {backend.url}/health   (log: {root / 'backend.log'})\n"
+        )
+        if args.no_wait:
+            return 0 if len(stored) == len(task_ids) else 1
+        print("Press Ctrl-C to stop both servers.", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while ls.is_running():
+            time.sleep(1)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if backend is not None:
+            backend.stop()
+        ls.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ml_backend.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data-dir", default=str(REPO_ROOT / "demo-data"))
+    parser.add_argument("--n", type=int, default=400, help="synthetic images to write")
+    parser.add_argument("--tasks", type=int, default=60, help="local-file tasks to import")
+    parser.add_argument("--uploads", type=int, default=8, help="images to upload as files")
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ls-port", type=int, default=None, help="Label Studio port (default: a free one)"
+    )
+    parser.add_argument("--backend-port", type=int, default=None)
+    parser.add_argument(
+        "--no-wait", action="store_true", help="exit after pre-annotating (smoke test)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    return run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Driving a Label Studio project through the SDK: create it, import tasks, connect the backend,
+retrieve predictions. Used by ``make demo`` and the integration tests; handy in notebooks too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import requests
+from label_studio_sdk.client import LabelStudio
+
+log = logging.getLogger(__name__)
+
+
+def client_for(url: str, api_key: str) -> LabelStudio:
+    """An SDK client; ``api_key`` may be a legacy token or a personal access token."""
+    return LabelStudio(base_url=url.rstrip("/"), api_key=api_key)
+
+
+def create_project(client: LabelStudio, title: str, label_config: str, **fields) -> int:
+    project = client.projects.create(title=title, label_config=label_config, **fields)
+    return int(project.id)
+
+
+def import_tasks(client: LabelStudio, project_id: int, tasks: Sequence[dict]) -> list[int]:
+    response = client.projects.import_tasks(
+        id=project_id, request=list(tasks), return_task_ids=True
+    )
+    ids = list(getattr(response, "task_ids", None) or [])
+    if len(ids) != len(tasks):
+        raise RuntimeError(f"Label Studio created {len(ids)} of {len(tasks)} tasks")
+    return ids
+
+
+def upload_images(
+    url: str, headers: dict[str, str], project_id: int, paths: Iterable[Path]
+) -> list[int]:
+    """Upload image files (multipart import): tasks with ``/data/upload/<project>/<file>`` URLs."""
+    files = [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
+    r = requests.post(
+        f"{url.rstrip('/')}/api/projects/{project_id}/import",
+        params={"return_task_ids": "true"},
+        headers=headers,
+        files=files,
+        timeout=120,
+    )
+    r.raise_for_status()
+    return list(r.json().get("task_ids", []))
+
+
+def connect_backend(
+    client: LabelStudio,
+    project_id: int,
+    backend_url: str,
+    *,
+    title: str = "fm-inspect",
+    basic_auth: tuple[str, str] | None = None,
+) -> int:
+    """Add the backend under Project → Settings → Model. Label Studio calls /health and /setup."""
+    extra = {}
+    if basic_auth:
+        extra = {
+            "auth_method": "BASIC_AUTH",
+            "basic_auth_user": basic_auth[0],
+            "basic_auth_pass": basic_auth[1],
+        }
+    backend = client.ml.create(
+        project=project_id,
+        url=backend_url,
+        title=title,
+        is_interactive=False,
+        extra_params="{}",
+        **extra,
+    )
+    return int(backend.id)
+
+
+def retrieve_predictions(
+    client: LabelStudio, project_id: int, task_ids: Sequence[int] | None = None
+) -> None:
+    """The Data Manager action "Retrieve Predictions" (synchronous in Community edition)."""
+    selected = (
+        {"all": False, "included": list(task_ids)} if task_ids else {"all": True, "excluded": []}
+    )
+    client.actions.create(
+        id="retrieve_tasks_predictions", project=project_id, selected_items=selected
+    )
+
+
+def predictions(client: LabelStudio, project_id: int) -> list[dict]:
+    return [
+        p.model_dump() if hasattr(p, "model_dump") else dict(p)
+        for p in client.predictions.list(project=project_id)
+    ]

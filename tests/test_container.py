@@ -1,0 +1,86 @@
+"""Docker does not run on CI: keep the Dockerfile and compose file in step with what CI runs."""
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from werkzeug.serving import make_server
+
+from ml_backend.app import create_app
+from ml_backend.healthcheck import main as healthcheck
+from ml_backend.local_backend import LocalBackend
+from ml_backend.settings import SETTINGS
+from tests.ml_backend.conftest import make_settings
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+
+
+def test_dockerfile_runs_the_tested_gunicorn_command():
+    cmd = re.search(r"^CMD (\[.*\])$", DOCKERFILE, flags=re.M)
+    assert cmd, "Dockerfile has no exec-form CMD"
+    args = yaml.safe_load(cmd.group(1))
+    assert args[0] == "gunicorn"
+    assert args[1:3] == ["-c", "ml_backend/gunicorn.conf.py"] and args[-1] == "ml_backend.wsgi:app"
+    tested = LocalBackend.command(Path("gunicorn"), 9090)
+    assert tested[1:3] == args[1:3] and tested[-1] == args[-1]
+
+
+def test_dockerfile_is_non_root_with_healthcheck_and_model_volume():
+    users = re.findall(r"^USER (\S+)$", DOCKERFILE, flags=re.M)
+    assert users and users[-1] not in {"root", "0"}
+    assert re.search(
+        r'^HEALTHCHECK .*\\\n\s+CMD \["python", "-m", "ml_backend.healthcheck"\]',
+        DOCKERFILE,
+        flags=re.M,
+    )
+    assert 'VOLUME ["/data/models"]' in DOCKERFILE and "MODEL_DIR=/data/models" in DOCKERFILE
+    for copied in re.findall(r"^COPY .*? (\S+) /app/\S+$", DOCKERFILE, flags=re.M):
+        assert (REPO / copied).exists(), copied
+
+
+def test_compose_uses_only_known_settings_and_the_ssrf_switches():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    backend = compose["services"]["fm-inspect"]["environment"]
+    unknown = set(backend) - set(SETTINGS)
+    assert not unknown, f"compose sets variables the backend does not read: {unknown}"
+    assert backend["LABEL_STUDIO_URL"].startswith("http://label-studio:")
+    ls = compose["services"]["label-studio"]
+    assert ls["image"].endswith(":1.23.2")
+    assert ls["environment"]["ML_BLOCK_LOCAL_IP"] == "false"
+    assert ls["environment"]["SSRF_PROTECTION_ENABLED"] == "false"
+
+
+def test_requirements_are_pinned():
+    for name in ["requirements.txt", "requirements-dev.txt", "requirements-label-studio.txt"]:
+        for line in (REPO / name).read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", line), (
+                    f"{name}: {line!r} is not pinned"
+                )
+
+
+@pytest.fixture
+def running_backend(tmp_path):
+    app = create_app(
+        make_settings(tmp_path, BASIC_AUTH_USER="u", BASIC_AUTH_PASS="p"), preload=False
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_port
+    server.shutdown()
+
+
+def test_healthcheck_uses_port_and_basic_auth(running_backend, monkeypatch):
+    monkeypatch.setenv("PORT", str(running_backend))
+    monkeypatch.setenv("BASIC_AUTH_USER", "u")
+    monkeypatch.setenv("BASIC_AUTH_PASS", "p")
+    assert healthcheck() == 0
+    monkeypatch.setenv("BASIC_AUTH_PASS", "wrong")
+    assert healthcheck() == 1
+    monkeypatch.setenv("BASIC_AUTH_PASS", "p")
+    monkeypatch.setenv("PORT", "1")
+    assert healthcheck() == 1
