@@ -38,7 +38,8 @@ def upload_images(
     url: str, headers: dict[str, str], project_id: int, paths: Iterable[Path]
 ) -> list[int]:
     """Upload image files (multipart import): tasks with ``/data/upload/<project>/<file>`` URLs."""
-    files = [("files", (p.name, p.read_bytes(), "image/png")) for p in paths]
+    # one form field per file: Label Studio reads request.FILES.items(), one file per field name
+    files = [(f"file{i}", (p.name, p.read_bytes(), "image/png")) for i, p in enumerate(paths)]
     r = requests.post(
         f"{url.rstrip('/')}/api/projects/{project_id}/import",
         params={"return_task_ids": "true"},

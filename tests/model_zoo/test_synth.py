@@ -195,6 +195,7 @@ def test_generate_dataset_layout(tmp_path):
     manifest = generate_dataset(out, 10, size=SIZE, seed=3, progress=False)
     assert manifest["counts"] == {c: (2 if i < 2 else 1) for i, c in enumerate(DEFECT_CLASSES)}
     assert manifest["seed"] == 3 and manifest["n"] == 10 and manifest["size"] == SIZE
+    assert manifest["complete"] is True
     assert json.loads((out / "manifest.json").read_text()) == manifest
 
     tasks = json.loads((out / "tasks.json").read_text())
