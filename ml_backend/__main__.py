@@ -18,9 +18,43 @@ def main(argv: list[str] | None = None) -> int:
 
     bench_parser = sub.add_parser("bench", help="/predict latency vs bare forward pass")
     bench.add_arguments(bench_parser)
+    versions = sub.add_parser("versions", help="list trained versions (all projects or one)")
+    versions.add_argument("--project", default=None)
+    rollback = sub.add_parser("rollback", help="make an earlier trained version live again")
+    rollback.add_argument("--project", required=True)
+    rollback.add_argument("--version", required=True, help="e.g. p3-v1 (see `versions`)")
+    bench_training = sub.add_parser(
+        "bench-training", help="training time per round vs labels; webhook answer time"
+    )
+    from ml_backend import bench_training as bench_training_module
+
+    bench_training_module.add_arguments(bench_training)
+    from ml_backend import export_images
+
+    export_images.add_arguments(
+        sub.add_parser("export-images", help="download a project's task images to a folder")
+    )
+    from ml_backend import queue_order_cli
+
+    queue_order_cli.add_arguments(
+        sub.add_parser("reorder", help="order a project's labeling queue by acquisition (now)")
+    )
+    queue_order_cli.add_bench_arguments(
+        sub.add_parser("bench-queue", help="time to apply a queue round to N tasks of a real LS")
+    )
     args = parser.parse_args(argv)
+    if args.command == "reorder":
+        return queue_order_cli.run(args)
+    if args.command == "bench-queue":
+        return queue_order_cli.run_bench(args)
+    if args.command == "export-images":
+        return export_images.run(args)
     if args.command == "bench":
         return bench.run(args)
+    if args.command == "bench-training":
+        return bench_training_module.run(args)
+    if args.command in {"versions", "rollback"}:
+        return _versions(args)
 
     from ml_backend.app import create_app
     from ml_backend.settings import Settings, SettingsError
@@ -41,6 +75,34 @@ def main(argv: list[str] | None = None) -> int:
         threaded=True,
         use_reloader=False,
     )
+    return 0
+
+
+def _versions(args) -> int:
+    from ml_backend.model_cache import ModelCache
+    from ml_backend.settings import Settings
+    from model_zoo.model_store import ModelStore, StoreError
+
+    settings = Settings.from_env()
+    store = ModelStore(settings.model_dir / "store", keep=settings.keep_versions)
+    if args.command == "rollback":
+        try:
+            store.set_live(ModelCache.project_scope(args.project), args.version)
+        except StoreError as exc:
+            print(f"rollback failed: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"project {args.project}: live version is now {args.version} (every worker switches on its next request)"
+        )
+        return 0
+    scopes = [ModelCache.project_scope(args.project)] if args.project else store.scopes()
+    for scope in scopes:
+        for info in store.versions(scope):
+            accuracy = info.meta.get("metrics", {}).get("accuracy")
+            print(
+                f"{'*' if info.live else ' '} {scope:<14} {info.version:<12} parent={info.meta.get('parent')} "
+                f"labels={info.meta.get('label_count')} accuracy={accuracy if accuracy is None else round(accuracy, 3)}"
+            )
     return 0
 
 

@@ -1,6 +1,7 @@
 """The HTTP side: the ML backend contract Label Studio 1.23 speaks.
 
-``GET /health``, ``POST /setup``, ``POST /predict``, ``POST /webhook``, ``GET /versions``.
+``GET /health``, ``POST /setup``, ``POST /predict``, ``POST /webhook``, ``GET /versions``, plus
+``POST /versions/live`` (rollback) and ``GET /metrics`` (Prometheus).
 Shapes are those in shared/reference/label-studio-protocol.md §1.2. Every error is JSON with an
 ``error`` message that says what to do; no request can take the process down.
 """
@@ -17,14 +18,15 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ml_backend import __version__
-from ml_backend.images import FetchLimits, ImageFetcher
+from ml_backend import __version__, metrics
+from ml_backend.images import ImageFetcher
 from ml_backend.label_config import LabelConfigError
 from ml_backend.model_cache import ModelCache
 from ml_backend.predictor import Predictor
 from ml_backend.settings import Settings
-from ml_backend.webhook import handle_event
+from ml_backend.webhook import handle_event, project_id
 from model_zoo.classifier import ModelLoadError
+from model_zoo.sam import sam_note
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +40,21 @@ class BackendState:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.models = ModelCache(settings)
-        self.fetcher = ImageFetcher(
-            settings.label_studio_url or None,
-            settings.api_key or None,
-            allowed_hosts=settings.allowed_image_hosts,
-            local_files_root=settings.local_files_root or None,
-            limits=FetchLimits(
-                max_bytes=settings.max_image_bytes,
-                max_pixels=settings.max_image_pixels,
-                timeout_s=settings.image_timeout,
-            ),
-        )
+        self.fetcher = ImageFetcher.from_settings(settings)
         self.predictor = Predictor(settings, self.models, self.fetcher)
         self.default_version: str | None = None
         self.preload_error: str | None = None
         self.started_at = time.time()
+        self._scheduler = None
+
+    @property
+    def scheduler(self):
+        """The training scheduler, started on first use (not in RQ workers, which never ask)."""
+        if self._scheduler is None:
+            from ml_backend.scheduler import TrainingScheduler
+
+            self._scheduler = TrainingScheduler(self)
+        return self._scheduler
 
     def preload(self) -> None:
         """Load the default classifier for the shipped label config, before workers fork."""
@@ -130,6 +132,21 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
         response.headers["WWW-Authenticate"] = 'Basic realm="fm-inspect"'
         return response
 
+    @app.before_request
+    def start_timer():
+        request.environ["fm_inspect.start"] = time.perf_counter()
+
+    @app.after_request
+    def record_metrics(response):
+        route = request.url_rule.rule if request.url_rule is not None else "unknown"
+        started = request.environ.get("fm_inspect.start")
+        metrics.REQUESTS.labels(
+            route=route, method=request.method, status=str(response.status_code)
+        ).inc()
+        if started is not None:
+            metrics.LATENCY.labels(route=route).observe(time.perf_counter() - started)
+        return response
+
     @app.errorhandler(_BadRequest)
     def bad_request(exc):
         return _error(400, str(exc))
@@ -162,6 +179,14 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
                 "label_studio_url": settings.label_studio_url or None,
                 "label_studio_api_key_set": bool(settings.api_key),
                 "uptime_s": round(time.time() - state.started_at, 1),
+                "notes": [
+                    n for n in [sam_note(settings.sam_checkpoint, settings.sam_model_type)] if n
+                ],
+                "training": state.scheduler.status(),
+                "projects": {
+                    scope.removeprefix("project-"): state.models.store.live_version(scope)
+                    for scope in state.models.store.scopes()
+                },
             }
         )
 
@@ -170,7 +195,7 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
         body = _json_body()
         schema = body.get("schema") or body.get("label_config")
         try:
-            version = state.predictor.setup(schema)
+            version = state.predictor.setup(schema, project_id(body))
         except LabelConfigError as exc:
             return _error(400, str(exc))
         except ModelLoadError as exc:
@@ -187,11 +212,15 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
         if not tasks:
             return _error(400, "'tasks' is empty: there is nothing to predict")
         try:
-            outcome = state.predictor.predict(tasks, body.get("label_config") or body.get("schema"))
+            outcome = state.predictor.predict(
+                tasks, body.get("label_config") or body.get("schema"), project_id(body)
+            )
         except LabelConfigError as exc:
             return _error(400, str(exc))
         except ModelLoadError as exc:
             return _error(503, str(exc))
+        metrics.PREDICTED_TASKS.labels(outcome="predicted").inc(len(tasks) - len(outcome.errors))
+        metrics.PREDICTED_TASKS.labels(outcome="failed").inc(len(outcome.errors))
         log.info(
             "predicted %d task(s) (%d without prediction) in %.2fs with %s",
             len(tasks),
@@ -217,9 +246,38 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
 
     @app.get("/versions")
     def versions():
-        found = [m["version"] for m in state.models.loaded()]
-        if state.default_version and state.default_version not in found:
-            found.insert(0, state.default_version)
-        return jsonify({"versions": found})
+        """Every version: the configured model and each project's trained versions (live marked).
+
+        ``?project=ID`` limits the list to one project. Label Studio reads ``versions``."""
+        wanted = request.args.get("project")
+        store = state.models.store
+        scopes = [state.models.project_scope(wanted)] if wanted else store.scopes()
+        trained = [info.as_dict() for scope in scopes for info in store.versions(scope)]
+        for item in trained:
+            item.pop("history", None)
+            item.pop("path", None)
+        names = [t["version"] for t in trained]
+        if not wanted and state.default_version:
+            names.insert(0, state.default_version)
+        return jsonify({"versions": names, "details": trained})
+
+    @app.post("/versions/live")
+    def set_live_version():
+        """Roll back (or forward): ``{"project": 3, "version": "p3-v1"}``."""
+        body = _json_body()
+        project, version = project_id(body), body.get("version")
+        if not project or not isinstance(version, str):
+            return _error(400, 'send {"project": <id>, "version": "<version name>"}')
+        try:
+            state.models.store.set_live(state.models.project_scope(project), version)
+        except Exception as exc:
+            return _error(404, str(exc))
+        log.warning("project %s: live version set to %s by request", project, version)
+        return jsonify({"project": project, "live": version})
+
+    @app.get("/metrics")
+    def prometheus():
+        payload, content_type = metrics.exposition()
+        return Response(payload, content_type=content_type)
 
     return app

@@ -1,7 +1,8 @@
 """``make demo`` / ``python -m ml_backend.demo``: the whole loop on one machine, offline.
 
 1. writes synthetic concrete-inspection images (``python -m model_zoo synth``);
-2. fine-tunes the small built-in classifier on them (cached in ``demo-data/models``);
+2. fine-tunes the embedded foundation model ``fm-concrete-small`` on them (MAE-pretrained on
+   other synthetic images, built on first use; both cached in ``demo-data/models``);
 3. starts a local Label Studio 1.23.2 (its own venv, ``.venv-ls``) and the backend (gunicorn);
 4. creates a project with ``label_config/defects.xml``, imports the images (uploaded files and
    local files), connects the backend and runs "Retrieve Predictions";
@@ -57,14 +58,18 @@ def ensure_model(root: Path, data: Path, epochs: int) -> Path:
 
     out = root / "models" / "demo-classifier"
     if not (out / "fm_inspect.json").is_file():
-        step("fine-tuning the built-in tiny-vit classifier on the synthetic images")
+        step("fine-tuning the embedded fm-concrete-small backbone on the synthetic images")
         code = zoo(
             [
                 "finetune",
                 "--data",
                 str(data),
                 "--model",
-                "tiny-vit",
+                "fm-concrete-small",
+                "--model-dir",
+                str(root / "models"),
+                "--train-blocks",
+                "all",
                 "--out",
                 str(out),
                 "--epochs",

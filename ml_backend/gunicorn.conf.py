@@ -1,5 +1,6 @@
 """gunicorn settings, from the same environment variables as the app (ml_backend/settings.py)."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ml_backend.settings import Settings  # noqa: E402
 
 _settings = Settings.from_env()
+
+if _settings.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    # several workers: /metrics adds up every worker's counters (prometheus_client multiprocess)
+    _metrics_dir = _settings.model_dir / ".metrics" / str(os.getpid())
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers

@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from ml_backend.settings import Settings
 from model_zoo.classifier import ImageClassifier, load_classifier
+from model_zoo.clipseg import ClipSeg, load_clipseg
+from model_zoo.model_store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,27 @@ class ModelCache:
         self._errors: dict[tuple, str] = {}
         self._guard = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}
+        self.store = ModelStore(settings.model_dir / "store", keep=settings.keep_versions)
+
+    @staticmethod
+    def project_scope(project: str) -> str:
+        return f"project-{project}"
+
+    def live_model(self, project: str | None, control: str | None = None) -> Path | None:
+        """The live trained version of a project (for ``control``), read from the store's pointer.
+
+        Reading the pointer on each call is how every worker process picks up a new version.
+        """
+        if not project:
+            return None
+        path = self.store.live_path(self.project_scope(project))
+        if path is None:
+            return None
+        if control is not None:
+            meta = self.store.meta(path)
+            if meta.get("control") not in (None, control):
+                return None
+        return path
 
     @staticmethod
     def _key(name: str, labels: Sequence[str], multi_label: bool) -> tuple:
@@ -56,7 +80,53 @@ class ModelCache:
                     raise
                 self._errors.pop(key, None)
                 self._models[key] = model
+                self._evict_siblings(name)
         return model
+
+    def _evict_siblings(self, name: str) -> None:
+        """A new version of a store scope replaces the older ones in memory."""
+        path = Path(name)
+        if (
+            path.parent.name != "versions"
+            or self.store.root.resolve() not in path.resolve().parents
+        ):
+            return
+        for key in list(self._models):
+            other = Path(key[0])
+            if other.parent == path.parent and other != path:
+                self._models.pop(key, None)
+                log.info("unloaded %s (replaced by %s)", other.name, path.name)
+
+    def clipseg(self, name: str) -> ClipSeg:
+        """The CLIPSeg model ``name`` (zoo name, directory or hub id), loaded once per process."""
+        models = self.__dict__.setdefault("_clipseg", {})
+        key = (name, "clipseg")
+        if key in models:
+            return models[key]
+        with self._guard:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in models:
+                log.info("loading CLIPSeg %s", name)
+                try:
+                    models[key] = load_clipseg(
+                        name, model_dir=self.settings.model_dir, device=self.settings.device
+                    )
+                except Exception as exc:
+                    self._errors[key] = str(exc)
+                    raise
+                self._errors.pop(key, None)
+        return models[key]
+
+    def _loaded_clipseg(self) -> list[dict]:
+        return [
+            {"name": key[0], "version": m.version, "device": str(m._device or "not yet used")}
+            for key, m in list(self.__dict__.get("_clipseg", {}).items())
+        ]
+
+    def find(self, name: str) -> list[ImageClassifier]:
+        """Classifiers already loaded from ``name`` (for any labels), most recent first."""
+        return [m for k, m in reversed(list(self._models.items())) if k[0] == name]
 
     def loaded(self) -> list[dict]:
         return [
@@ -68,7 +138,7 @@ class ModelCache:
                 "device": str(model._device or "not yet used"),
             }
             for key, model in list(self._models.items())
-        ]
+        ] + self._loaded_clipseg()
 
     def errors(self) -> list[dict]:
         return [{"name": key[0], "error": err} for key, err in list(self._errors.items())]

@@ -49,7 +49,9 @@ class Predictor:
             max_workers=settings.fetch_threads, thread_name_prefix="fetch"
         )
 
-    def handlers(self, label_config: str) -> tuple[Any, list[ControlHandler]]:
+    def handlers(
+        self, label_config: str, project: str | None = None
+    ) -> tuple[Any, list[ControlHandler]]:
         """Parse the config and build a handler for every control we can serve."""
         interface = parse_label_config(label_config)
         handlers: list[ControlHandler] = []
@@ -58,7 +60,9 @@ class Predictor:
             if handler_cls is None or tag_flag(control, "model_skip"):
                 continue
             for image in image_objects(control):
-                handlers.append(handler_cls(control, image, self.settings, self.models))
+                handler = handler_cls(control, image, self.settings, self.models)
+                handler.project = project
+                handlers.append(handler)
         if not handlers:
             tags = sorted(
                 {f"<{c.tag}>" for c in interface.controls}
@@ -76,9 +80,9 @@ class Predictor:
         versions = list(dict.fromkeys(h.model_version for h in handlers))
         return "+".join(versions)
 
-    def setup(self, label_config: str) -> str:
+    def setup(self, label_config: str, project: str | None = None) -> str:
         """Check that the config can be served and return the model version predictions carry."""
-        _, handlers = self.handlers(label_config)
+        _, handlers = self.handlers(label_config, project)
         for handler in handlers:
             handler.check()
         return self.combined_version(handlers)
@@ -92,34 +96,50 @@ class Predictor:
             url.strip(), task_id=task_id if isinstance(task_id, int) else None
         )
 
-    def predict(self, tasks: list[dict], label_config: str) -> PredictOutcome:
+    def fetch_images(self, jobs: list[tuple[Any, Any]]) -> list[Image.Image | str]:
+        """Fetch ``(url, task_id)`` pairs in parallel: each an image, or the reason it failed."""
+        futures = [self._pool.submit(self._fetch, url, task_id) for url, task_id in jobs]
+        out: list[Image.Image | str] = []
+        for future in futures:
+            try:
+                out.append(future.result())
+            except ImageFetchError as exc:
+                out.append(str(exc))
+            except Exception as exc:  # never let one image take the batch down
+                log.exception("unexpected error fetching an image")
+                out.append(f"{type(exc).__name__}: {exc}")
+        return out
+
+    def predict(
+        self, tasks: list[dict], label_config: str, project: str | None = None
+    ) -> PredictOutcome:
         started = time.perf_counter()
-        interface, handlers = self.handlers(label_config)
+        interface, handlers = self.handlers(label_config, project)
         version = self.combined_version(handlers)
         errors: dict[int, str] = {}
         keys = list(dict.fromkeys(h.image_key for h in handlers))
 
         # 1. fetch every image once, in parallel; failures stay with their task
-        futures = {}
+        wanted: list[tuple[int, str]] = []
+        jobs: list[tuple[Any, Any]] = []
         for index, task in enumerate(tasks):
             data = task.get("data") if isinstance(task, dict) else None
             if not isinstance(data, dict):
                 errors[index] = "the task has no 'data' object"
                 continue
+            missing = [key for key in keys if key not in data]
+            if missing:
+                errors[index] = f"the task has no {missing[0]!r} in its data (keys: {sorted(data)})"
+                continue
             for key in keys:
-                if key not in data:
-                    errors[index] = f"the task has no {key!r} in its data (keys: {sorted(data)})"
-                    break
-                futures[(index, key)] = self._pool.submit(self._fetch, data[key], task.get("id"))
+                wanted.append((index, key))
+                jobs.append((data[key], task.get("id")))
         images: dict[tuple[int, str], Image.Image] = {}
-        for (index, key), future in futures.items():
-            try:
-                images[(index, key)] = future.result()
-            except ImageFetchError as exc:
-                errors.setdefault(index, str(exc))
-            except Exception as exc:  # never let one image take the batch down
-                log.exception("unexpected error fetching the image of task #%s", index)
-                errors.setdefault(index, f"{type(exc).__name__}: {exc}")
+        for (index, key), got in zip(wanted, self.fetch_images(jobs), strict=True):
+            if isinstance(got, str):
+                errors.setdefault(index, got)
+            else:
+                images[(index, key)] = got
         fetched = time.perf_counter()
 
         # 2. each handler predicts for every task whose images arrived, in one batch

@@ -84,6 +84,136 @@ SETTINGS: dict[str, Setting] = {
             "300",
             "gunicorn worker timeout in seconds (a /predict may take long).",
         ),
+        Setting(
+            "CAM_METHOD",
+            "gradcam",
+            "Class-activation-map method for defect BrushLabels: gradcam, gradcam++, xgradcam, "
+            "layercam, eigencam, scorecam or hirescam (per tag: `model_cam_method`).",
+        ),
+        Setting(
+            "CAM_THRESHOLD",
+            "relative:0.5",
+            "How a CAM becomes a mask: `relative:R` (share of the map's maximum), `fixed:T` "
+            "(level of the [0, 1] map) or `otsu` (per tag: `model_cam_threshold`).",
+        ),
+        Setting(
+            "CAM_MIN_AREA",
+            "64",
+            "Smallest CAM region kept, in original-image pixels (per tag: `model_min_area`).",
+        ),
+        Setting(
+            "CAM_REFINE",
+            "none",
+            "CAM refinement: none, tta, advcam or sam, joined with `+` (per tag: `model_refine`).",
+        ),
+        Setting(
+            "SAM_CHECKPOINT",
+            "",
+            "Segment Anything checkpoint file (e.g. sam_vit_b_01ec64.pth) for the `sam` CAM "
+            "refinement; without it `sam` is unavailable (noted in /health).",
+        ),
+        Setting(
+            "SAM_MODEL_TYPE", "vit_b", "SAM architecture of SAM_CHECKPOINT: vit_b, vit_l or vit_h."
+        ),
+        Setting(
+            "CLIPSEG_MODEL",
+            "clipseg-rd64-refined",
+            "CLIPSeg model for Foreground/Background BrushLabels: a zoo name (`tiny-clipseg` "
+            "offline), a local directory or a hub id. Per tag: `model_name`.",
+        ),
+        Setting(
+            "CLIPSEG_ENSEMBLE",
+            "E3",
+            "Prompt-ensemble preset (E1, E2, E3) for labels without a `prompts` attribute. "
+            "Per tag: `model_ensemble`.",
+        ),
+        Setting(
+            "FOREGROUND_PROMPTS",
+            "",
+            "`;`-separated foreground prompts overriding the preset's (per label: `prompts`).",
+        ),
+        Setting(
+            "BACKGROUND_PROMPTS",
+            "",
+            "`;`-separated background prompts overriding the preset's (per label: `prompts`).",
+        ),
+        Setting(
+            "UNCERTAINTY_THRESHOLD",
+            "0.5",
+            "Pixels with ensemble uncertainty at or above this go to the Uncertain label. "
+            "Per tag: `model_uncertainty_threshold`.",
+        ),
+        Setting(
+            "TRAIN_AFTER_ANNOTATIONS",
+            "10",
+            "Train once this many annotations arrived since the last training.",
+        ),
+        Setting(
+            "TRAIN_QUIET_SECONDS",
+            "60",
+            "...or once no annotation arrived for this many seconds (0: by count only).",
+        ),
+        Setting(
+            "TRAIN_EPOCHS",
+            "15",
+            "Fine-tuning epochs per round (early stopping on the hold-out split).",
+        ),
+        Setting(
+            "TRAIN_BLOCKS",
+            "auto",
+            "Fine-tuned part: head, all, auto (all for random backbones, else 2) or N top blocks.",
+        ),
+        Setting(
+            "TRAIN_VAL_FRACTION",
+            "0.2",
+            "Share of labeled tasks held out for early stopping and metrics.",
+        ),
+        Setting(
+            "KEEP_VERSIONS",
+            "5",
+            "Trained versions kept per project (the live one is never removed).",
+        ),
+        Setting(
+            "REPREDICT_AFTER_TRAINING",
+            "true",
+            "After a new version, re-predict unlabeled tasks and push them to Label Studio.",
+        ),
+        Setting(
+            "REDIS_URL",
+            "",
+            "If set, trainings run as RQ jobs on this Redis (`rq worker fm-inspect`), not in the web process.",
+        ),
+        Setting("RQ_QUEUE", "fm-inspect", "RQ queue name."),
+        Setting(
+            "LS_RETRIES", "5", "Attempts for a Label Studio API call before a training round fails."
+        ),
+        Setting(
+            "LS_RETRY_SECONDS", "2", "First back-off delay between attempts (doubles each time)."
+        ),
+        Setting(
+            "QUEUE_ORDERING",
+            "true",
+            "After each training round, rank the unlabeled tasks by ACQUISITION_STRATEGY and make "
+            "Label Studio serve them in that order (sets the project's sampling and model_version).",
+        ),
+        Setting(
+            "ACQUISITION_STRATEGY",
+            "discriminator",
+            "Queue order: discriminator, random, least-confidence, margin, entropy, bald, coreset, "
+            "dal, a preset (minority-representative, minority-diverse) or names joined by * or +.",
+        ),
+        Setting(
+            "MINORITY_CLASSES",
+            "",
+            "Comma-separated choices the discriminator treats as minority (empty: the rarest "
+            "labeled class).",
+        ),
+        Setting(
+            "ACQUISITION_BATCH_DIVERSITY",
+            "50",
+            "The first N tasks of the queue are picked for diversity (cluster-based top-k); 0: pure "
+            "score order.",
+        ),
     ]
 }
 
@@ -123,6 +253,15 @@ def _float(env: Mapping[str, str], name: str, low: float, high: float) -> float:
     return value
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = _read(env, name).lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     label_studio_url: str
@@ -146,6 +285,32 @@ class Settings:
     image_timeout: float
     fetch_threads: int
     request_timeout: int
+    clipseg_model: str
+    clipseg_ensemble: str
+    foreground_prompts: str
+    background_prompts: str
+    uncertainty_threshold: float
+    train_after_annotations: int
+    train_quiet_seconds: float
+    train_epochs: int
+    train_blocks: str
+    train_val_fraction: float
+    keep_versions: int
+    repredict_after_training: bool
+    redis_url: str
+    rq_queue: str
+    ls_retries: int
+    ls_retry_seconds: float
+    queue_ordering: bool
+    acquisition_strategy: str
+    minority_classes: tuple[str, ...]
+    acquisition_batch_diversity: int
+    cam_method: str
+    cam_threshold: str
+    cam_min_area: int
+    cam_refine: str
+    sam_checkpoint: str
+    sam_model_type: str
 
     @property
     def basic_auth_enabled(self) -> bool:
@@ -189,4 +354,32 @@ class Settings:
             image_timeout=_float(env, "IMAGE_TIMEOUT", 0.1, 3600.0),
             fetch_threads=_int(env, "FETCH_THREADS", 1),
             request_timeout=_int(env, "REQUEST_TIMEOUT", 1),
+            cam_method=_read(env, "CAM_METHOD").lower(),
+            cam_threshold=_read(env, "CAM_THRESHOLD").lower(),
+            cam_min_area=_int(env, "CAM_MIN_AREA", 0),
+            cam_refine=_read(env, "CAM_REFINE").lower(),
+            sam_checkpoint=_read(env, "SAM_CHECKPOINT"),
+            sam_model_type=_read(env, "SAM_MODEL_TYPE").lower(),
+            clipseg_model=_read(env, "CLIPSEG_MODEL"),
+            clipseg_ensemble=_read(env, "CLIPSEG_ENSEMBLE").upper(),
+            foreground_prompts=_read(env, "FOREGROUND_PROMPTS"),
+            background_prompts=_read(env, "BACKGROUND_PROMPTS"),
+            uncertainty_threshold=_float(env, "UNCERTAINTY_THRESHOLD", 0.0, 1.0),
+            train_after_annotations=_int(env, "TRAIN_AFTER_ANNOTATIONS", 1),
+            train_quiet_seconds=_float(env, "TRAIN_QUIET_SECONDS", 0.0, 7 * 86400.0),
+            train_epochs=_int(env, "TRAIN_EPOCHS", 1),
+            train_blocks=_read(env, "TRAIN_BLOCKS"),
+            train_val_fraction=_float(env, "TRAIN_VAL_FRACTION", 0.0, 0.9),
+            keep_versions=_int(env, "KEEP_VERSIONS", 1),
+            repredict_after_training=_bool(env, "REPREDICT_AFTER_TRAINING"),
+            redis_url=_read(env, "REDIS_URL"),
+            rq_queue=_read(env, "RQ_QUEUE"),
+            ls_retries=_int(env, "LS_RETRIES", 1),
+            ls_retry_seconds=_float(env, "LS_RETRY_SECONDS", 0.0, 600.0),
+            queue_ordering=_bool(env, "QUEUE_ORDERING"),
+            acquisition_strategy=_read(env, "ACQUISITION_STRATEGY").lower(),
+            minority_classes=tuple(
+                c.strip() for c in _read(env, "MINORITY_CLASSES").split(",") if c.strip()
+            ),
+            acquisition_batch_diversity=_int(env, "ACQUISITION_BATCH_DIVERSITY", 0),
         )

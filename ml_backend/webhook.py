@@ -1,7 +1,8 @@
 """``POST /webhook``: Label Studio's project events.
 
-Label Studio waits at most one second for an answer, so nothing slow happens here. The events
-that can start a training are recognised; every other event gets a polite 200.
+Label Studio waits at most one second for an answer, so nothing slow happens here: training
+events go to the scheduler (debounced, run in the background); every other event gets a polite
+200.
 """
 
 from __future__ import annotations
@@ -10,16 +11,6 @@ import logging
 from typing import Any
 
 log = logging.getLogger(__name__)
-
-TRAINING_EVENTS = frozenset(
-    {
-        "ANNOTATION_CREATED",
-        "ANNOTATION_UPDATED",
-        "ANNOTATIONS_CREATED",
-        "ANNOTATIONS_DELETED",
-        "START_TRAINING",
-    }
-)
 
 
 def project_id(body: dict[str, Any]) -> str | None:
@@ -33,16 +24,16 @@ def project_id(body: dict[str, Any]) -> str | None:
 
 
 def handle_event(body: dict[str, Any], state) -> tuple[int, dict[str, Any]]:
+    from ml_backend import metrics
+    from ml_backend.scheduler import TRAINING_EVENTS
+
     action = body.get("action")
     if not isinstance(action, str) or not action:
         return 400, {"error": "the event has no 'action'", "status": 400}
+    metrics.WEBHOOK_EVENTS.labels(action=action).inc()
     project = project_id(body)
     if action not in TRAINING_EVENTS:
         return 200, {"status": "ignored", "action": action, "project": project}
-    log.info("event %s for project %s: no trainer is configured in this process", action, project)
-    return 200, {
-        "status": "received",
-        "action": action,
-        "project": project,
-        "training": "not configured",
-    }
+    if not project:
+        return 400, {"error": f"{action} event without a project id", "status": 400}
+    return 200, {"action": action, **state.scheduler.trigger(project, action)}

@@ -93,6 +93,27 @@ class ImageClassifier:
             return torch.sigmoid(logits).numpy()
         return torch.softmax(logits, dim=-1).numpy()
 
+    def embed(self, images: Sequence[Image.Image], batch_size: int = 16) -> np.ndarray:
+        """Pooled backbone features, shape ``(len(images), D)``: exactly what the classification
+        head (``model.classifier``) receives, so ``head_logits(embed(x)) == logits(x)``."""
+        chunks: list[np.ndarray] = []
+        grab = lambda _module, args: chunks.append(args[0].detach().float().cpu().numpy())  # noqa: E731
+        hook = self.model.classifier.register_forward_pre_hook(grab)
+        try:
+            for start in range(0, len(images), max(1, batch_size)):
+                self.logits(self.preprocess(images[start : start + batch_size]))
+        finally:
+            hook.remove()
+        return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
+
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The classification head alone, on features from :meth:`embed` (CPU tensors)."""
+        with self._lock, torch.inference_mode():
+            head = self.model.classifier
+            param = next(head.parameters(), None)
+            device = param.device if param is not None else torch.device("cpu")
+            return head(features.to(device)).float().cpu()
+
     def predict_proba(self, images: Sequence[Image.Image], batch_size: int = 16) -> np.ndarray:
         """Class probabilities, shape ``(len(images), len(classes))``.
 
@@ -146,13 +167,23 @@ def _local_version(path: Path) -> str:
 
 
 def _load_hf(source: ModelSource, kwargs: dict[str, Any]):
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
+    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
     location = str(source.path) if source.kind == "local" else source.hub_id
     extra = {"revision": source.revision} if source.kind == "hub" and source.revision else {}
-    model = AutoModelForImageClassification.from_pretrained(
-        location, ignore_mismatched_sizes=bool(kwargs), **kwargs, **extra
-    )
+    config = AutoConfig.from_pretrained(location, **extra)
+    if config.model_type == "vit_mae":  # MAE checkpoint: its encoder as a ViT, so no masking
+        from transformers import ViTForImageClassification
+
+        from model_zoo.pretrain import vit_config_from_mae
+
+        model = ViTForImageClassification.from_pretrained(
+            location, config=vit_config_from_mae(config, **kwargs), **extra
+        )
+    else:
+        model = AutoModelForImageClassification.from_pretrained(
+            location, ignore_mismatched_sizes=bool(kwargs), **kwargs, **extra
+        )
     processor = AutoImageProcessor.from_pretrained(location, **extra)
     return model, processor
 
@@ -186,6 +217,9 @@ def load_classifier(
     fixed ``seed`` so that every process builds the same weights.
     """
     source = resolve(name_or_path, model_dir)
+    if source.kind == "build":  # made on first use (minutes), then cached under MODEL_DIR/zoo
+        source.entry.build_weights(source.path)
+        source = resolve(name_or_path, source.path.parent.parent)
     wanted = list(labels or [])
     problem = {"problem_type": "multi_label_classification"} if multi_label else {}
     meta: dict[str, Any] = {}

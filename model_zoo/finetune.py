@@ -15,6 +15,7 @@ from pathlib import Path
 
 from model_zoo.classifier import load_classifier
 from model_zoo.dataset import load_dataset, open_image
+from model_zoo.registry import default_model_dir
 from model_zoo.training import TrainConfig, fine_tune
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument(
+        "--model-dir",
+        default=None,
+        help="zoo entries by name (default: $MODEL_DIR or ./data/models)",
+    )
+    parser.add_argument(
         "--version", default=None, help="model version to record (default: out dir name + time)"
     )
 
@@ -41,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
     train_set, test_set = dataset.split(test_fraction=args.test_fraction, seed=args.seed)
     classes = dataset.classes
     index = {c: i for i, c in enumerate(classes)}
-    classifier = load_classifier(args.model, classes, device=args.device, seed=args.seed)
+    classifier = load_classifier(
+        args.model,
+        classes,
+        model_dir=args.model_dir or default_model_dir(),
+        device=args.device,
+        seed=args.seed,
+    )
     print(
         f"fine-tuning {args.model} on {len(train_set)} images ({len(classes)} classes), testing on {len(test_set)}"
     )

@@ -27,6 +27,8 @@ class ZooEntry:
     ``input_size``: the square side the model expects, in pixels.
     ``licence``: the licence of the *weights* (users must check it before shipping a model).
     ``build_config``: for random-weight entries, returns ``(model_config, image_processor)``.
+    ``build_weights``: for entries built on first use (e.g. MAE-pretrained on synthetic
+    images), writes the weights into the folder it is given (``$MODEL_DIR/zoo/<name>/``).
     """
 
     name: str
@@ -37,6 +39,7 @@ class ZooEntry:
     hub_id: str | None = None
     revision: str | None = None
     build_config: Callable[[], tuple[Any, Any]] | None = field(default=None, compare=False)
+    build_weights: Callable[[Path], Any] | None = field(default=None, compare=False)
 
     @property
     def is_random(self) -> bool:
@@ -74,6 +77,19 @@ def _random_vit_base():
     return ViTConfig(image_size=224, patch_size=16), _vit_processor(224)
 
 
+def _random_vit_small():
+    from model_zoo import pretrain  # imported late: pretrain imports this module
+
+    config = pretrain.encoder_config("small")
+    return config, pretrain.vit_processor(config.image_size)
+
+
+def _build_mae_default(entry_dir: Path) -> Any:
+    from model_zoo import pretrain
+
+    return pretrain.build_default(entry_dir)
+
+
 def _tiny_convnext():
     from transformers import ConvNextConfig, ConvNextImageProcessor
 
@@ -87,6 +103,12 @@ def _tiny_convnext():
         size={"shortest_edge": 64}, crop_pct=1.0, image_mean=[0.5] * 3, image_std=[0.5] * 3
     )
     return config, processor
+
+
+def _clipseg_builder(size: str):
+    from model_zoo import clipseg  # imported late: clipseg imports this module
+
+    return clipseg._tiny_config() if size == "tiny" else clipseg._random_base_config()
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -156,6 +178,48 @@ ZOO: dict[str, ZooEntry] = {
             description="ViT-Base-sized, random init: benchmarks of real-size compute",
             build_config=_random_vit_base,
         ),
+        ZooEntry(
+            name="fm-concrete-small",
+            family="vit",
+            input_size=96,
+            licence="built here (no licence constraints)",
+            description="ViT-Tiny-width encoder MAE-pretrained on synthetic concrete images; "
+            "built on first use (minutes, CPU) or `python -m model_zoo pretrain --default`",
+            build_weights=_build_mae_default,
+        ),
+        ZooEntry(
+            name="random-vit-small",
+            family="vit",
+            input_size=96,
+            licence="random weights (no licence constraints)",
+            description="fm-concrete-small's architecture, random init: the baseline it beats",
+            build_config=_random_vit_small,
+        ),
+        ZooEntry(
+            name="clipseg-rd64-refined",
+            family="clipseg",
+            hub_id="CIDAS/clipseg-rd64-refined",
+            revision=None,  # pin: set the commit hash, or use CLIPSEG_MODEL=CIDAS/clipseg-rd64-refined@<sha>
+            input_size=352,
+            licence="Apache-2.0",
+            description="CLIPSeg (CLIP ViT-B/16 + rd64 refined decoder): text-prompted masks",
+        ),
+        ZooEntry(
+            name="tiny-clipseg",
+            family="clipseg",
+            input_size=96,
+            licence="random weights (no licence constraints)",
+            description="2-layer CLIPSeg, random init, in-memory tokenizer: tests and offline use",
+            build_config=lambda: _clipseg_builder("tiny"),
+        ),
+        ZooEntry(
+            name="random-clipseg-base",
+            family="clipseg",
+            input_size=352,
+            licence="random weights (no licence constraints)",
+            description="CLIPSeg-rd64-refined-sized, random init: benchmarks of real-size compute",
+            build_config=lambda: _clipseg_builder("base"),
+        ),
     ]
 }
 
@@ -164,13 +228,19 @@ ZOO: dict[str, ZooEntry] = {
 class ModelSource:
     """Where a model name resolved to: a zoo builder, a local directory or a hub id."""
 
-    kind: str  # "random" | "local" | "hub"
+    kind: str  # "random" | "local" | "hub" | "build" (entry.build_weights(path) first)
     name: str
     entry: ZooEntry | None = None
     path: Path | None = None
     hub_id: str | None = None
     revision: str | None = None
     tried: tuple[str, ...] = ()
+
+
+def default_model_dir() -> Path:
+    """``$MODEL_DIR`` or ``./data/models``: the model_zoo commands' default (the backend reads
+    MODEL_DIR through ml_backend.settings and passes it explicitly)."""
+    return Path(os.environ.get("MODEL_DIR") or "./data/models").expanduser()
 
 
 def zoo_local_dir(model_dir: str | os.PathLike | None, name: str) -> Path | None:
@@ -184,7 +254,9 @@ def resolve(name_or_path: str, model_dir: str | os.PathLike | None = None) -> Mo
     """Resolve a zoo name, a local directory or a hub id to a :class:`ModelSource`.
 
     Order: an existing local directory; a zoo entry (its copy under ``$MODEL_DIR/zoo/<name>``
-    first, then its builder or hub id); anything else with a ``/`` is taken as a hub id.
+    first, then its builder or hub id); a user-made entry ``$MODEL_DIR/zoo/<name>/`` (e.g. by
+    ``python -m model_zoo pretrain``); anything else with a ``/`` is taken as a hub id.
+    Kind ``build``: an entry made on first use; ``entry.build_weights(path)`` makes it.
     """
     text = str(name_or_path).strip()
     if not text:
@@ -203,6 +275,9 @@ def resolve(name_or_path: str, model_dir: str | os.PathLike | None = None) -> Mo
             )
         if entry.is_random:
             return ModelSource(kind="random", name=entry.name, entry=entry)
+        if entry.build_weights is not None:  # built into MODEL_DIR/zoo/<name>/ on first use
+            target = local or zoo_local_dir(default_model_dir(), entry.name)
+            return ModelSource(kind="build", name=entry.name, entry=entry, path=target)
         tried = (str(local),) if local is not None else ()
         return ModelSource(
             kind="hub",
@@ -212,6 +287,9 @@ def resolve(name_or_path: str, model_dir: str | os.PathLike | None = None) -> Mo
             revision=entry.revision,
             tried=tried,
         )
+    user_entry = zoo_local_dir(model_dir, text) if "/" not in text else None
+    if user_entry is not None and (user_entry / "config.json").is_file():  # e.g. from pretrain
+        return ModelSource(kind="local", name=text, path=user_entry, tried=(str(user_entry),))
     looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1
     if looks_like_path:
         raise FileNotFoundError(
@@ -232,7 +310,8 @@ def describe() -> list[dict[str, Any]]:
         {
             "name": e.name,
             "family": e.family,
-            "source": e.hub_id or "built in (random weights)",
+            "source": e.hub_id
+            or ("built on first use" if e.build_weights else "built in (random weights)"),
             "input_size": e.input_size,
             "licence": e.licence,
             "description": e.description,

@@ -1,7 +1,8 @@
 """Fine-tuning a classifier on labeled images: head first, then the top blocks.
 
 Works on plain lists of ``(PIL image, class index)`` so that any source can feed it (a dataset
-directory, Label Studio annotations). Class imbalance is handled with class weights, the best
+directory, Label Studio annotations); for a multi-label classifier the target is a list of
+class indices and the loss is a per-class sigmoid. Class imbalance is handled with class weights, the best
 epoch on the hold-out split is kept (early stopping), and the metrics are returned.
 """
 
@@ -130,6 +131,40 @@ def evaluate(probs: np.ndarray, targets: np.ndarray, classes: Sequence[str]) -> 
     }
 
 
+def evaluate_multilabel(
+    probs: np.ndarray, targets: np.ndarray, classes: Sequence[str]
+) -> dict[str, Any]:
+    """Subset accuracy and per-class precision/recall at probability 0.5 (multi-hot targets)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    pred = probs >= 0.5
+    p, r, f, s = precision_recall_fscore_support(targets, pred, zero_division=0)
+    present = s > 0
+    return {
+        "accuracy": float((pred == targets.astype(bool)).all(axis=1).mean())
+        if len(targets)
+        else float("nan"),
+        "macro_precision": float(p[present].mean()) if present.any() else float("nan"),
+        "macro_recall": float(r[present].mean()) if present.any() else float("nan"),
+        "macro_f1": float(f[present].mean()) if present.any() else float("nan"),
+        "per_class": {
+            classes[i]: {"precision": float(p[i]), "recall": float(r[i]), "support": int(s[i])}
+            for i in range(len(classes))
+        },
+        "n": int(len(targets)),
+    }
+
+
+def _targets(labels: Sequence, n_classes: int, multi_label: bool) -> torch.Tensor:
+    if not multi_label:
+        return torch.tensor([int(y) for y in labels], dtype=torch.long)
+    out = torch.zeros(len(labels), n_classes)
+    for row, y in enumerate(labels):
+        for index in [y] if isinstance(y, int) else y:
+            out[row, int(index)] = 1.0
+    return out
+
+
 def _tensors(
     classifier: ImageClassifier, images: Sequence[Image.Image], batch: int = 64
 ) -> torch.Tensor:
@@ -158,16 +193,21 @@ def fine_tune(
 
     device = classifier.device
     model = classifier.model
+    multi = classifier.multi_label
     x_train = _tensors(classifier, [im for im, _ in train])
-    y_train = torch.tensor([y for _, y in train], dtype=torch.long)
+    y_train = _targets([y for _, y in train], n_classes, multi)
     x_val = _tensors(classifier, [im for im, _ in val]) if val else None
-    y_val = np.array([y for _, y in val], dtype=np.int64)
+    y_val = _targets([y for _, y in val], n_classes, multi).numpy() if val else np.zeros(0)
+    score_fn = evaluate_multilabel if multi else evaluate
 
-    counts = torch.bincount(y_train, minlength=n_classes).float()
-    weights = torch.where(
-        counts > 0, (counts.sum() / (counts.clamp(min=1) * n_classes)).sqrt(), 0.0
-    )
-    loss_fn = nn.CrossEntropyLoss(weight=weights.to(device))
+    if multi:
+        positives = y_train.sum(0)
+        pos_weight = ((len(y_train) - positives) / positives.clamp(min=1)).clamp(max=20.0)
+        loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight.to(device))
+    else:
+        counts = torch.bincount(y_train, minlength=n_classes).float()
+        balance = (counts.sum() / (counts.clamp(min=1) * n_classes)).sqrt()
+        loss_fn = nn.CrossEntropyLoss(weight=torch.where(counts > 0, balance, 0.0).to(device))
 
     random_backbone = not classifier.head_trained and classifier.source.kind == "random"
     backbone_params = set_trainable(model, "head", random_backbone)
@@ -213,14 +253,14 @@ def fine_tune(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss) * len(idx)
+                total += float(loss.detach()) * len(idx)
                 if progress is not None:
                     progress.update(1)
             model.eval()
         record = {"epoch": epoch + 1, "train_loss": total / len(train)}
         if x_val is not None and len(y_val):
             probs = classifier.probabilities(classifier.logits(x_val))
-            metrics = evaluate(probs, y_val, classifier.classes)
+            metrics = score_fn(probs, y_val, classifier.classes)
             record.update(val_accuracy=metrics["accuracy"], val_macro_f1=metrics["macro_f1"])
             score = metrics["macro_f1"] + 1e-3 * metrics["accuracy"]
         else:
@@ -250,7 +290,7 @@ def fine_tune(
     metrics: dict[str, Any] = {"train_size": len(train), "val_size": len(val)}
     if x_val is not None and len(y_val):
         probs = classifier.probabilities(classifier.logits(x_val))
-        metrics.update(evaluate(probs, y_val, classifier.classes))
+        metrics.update(score_fn(probs, y_val, classifier.classes))
     return TrainResult(
         metrics=metrics,
         history=history,

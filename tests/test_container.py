@@ -44,8 +44,12 @@ def test_dockerfile_is_non_root_with_healthcheck_and_model_volume():
 def test_compose_uses_only_known_settings_and_the_ssrf_switches():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     backend = compose["services"]["fm-inspect"]["environment"]
-    unknown = set(backend) - set(SETTINGS)
-    assert not unknown, f"compose sets variables the backend does not read: {unknown}"
+    for service in ("fm-inspect", "trainer"):
+        unknown = set(compose["services"][service]["environment"]) - set(SETTINGS)
+        assert not unknown, f"compose sets variables the backend does not read: {unknown}"
+    trainer = compose["services"]["trainer"]
+    assert trainer["command"][:2] == ["rq", "worker"] and trainer["command"][-1] == "fm-inspect"
+    assert SETTINGS["RQ_QUEUE"].default == "fm-inspect"
     assert backend["LABEL_STUDIO_URL"].startswith("http://label-studio:")
     ls = compose["services"]["label-studio"]
     assert ls["image"].endswith(":1.23.2")

@@ -7,10 +7,13 @@ one module plus one entry here.
 """
 
 from ml_backend.controls.base import ControlHandler, Region
+from ml_backend.controls.brush_cam import CamBrushHandler
+from ml_backend.controls.brush_foreground import ForegroundBrushHandler
 from ml_backend.controls.choices import ChoicesHandler
 
 CONTROL_HANDLERS: dict[str, list[type[ControlHandler]]] = {
     "choices": [ChoicesHandler],
+    "brushlabels": [ForegroundBrushHandler, CamBrushHandler],  # first: Foreground/Background
 }
 
 

@@ -33,6 +33,8 @@ class ControlHandler:
 
     #: the Label Studio result ``type`` (lower-case tag name)
     result_type: str = ""
+    #: the Label Studio project id the request is for (None when unknown); set by the predictor
+    project: str | None = None
 
     def __init__(self, control, image_object, settings: Settings, models: ModelCache):
         self.control = control

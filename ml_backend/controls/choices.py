@@ -34,6 +34,13 @@ class ChoicesHandler(ControlHandler):
 
     @property
     def model_name(self) -> str:
+        """The project's live trained version if there is one, else the tag's or default model."""
+        live = self.models.live_model(self.project, self.control.name)
+        return str(live) if live is not None else self.configured_model_name
+
+    @property
+    def configured_model_name(self) -> str:
+        """The tag's ``model_name`` or ``CLASSIFIER_MODEL``: where training starts from."""
         return tag_option(self.control, "model_name", self.settings.classifier_model)
 
     @property

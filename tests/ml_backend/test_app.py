@@ -92,10 +92,11 @@ def test_predict_shapes(client, defects_xml):
     assert len(body["results"]) == 3 and body["errors"] == []
     for prediction in body["results"]:
         assert prediction["model_version"] == "tiny-vit-random-seed0"
-        (region,) = prediction["result"]
+        (region,) = [r for r in prediction["result"] if r["type"] == "choices"]
         assert region["from_name"] == "defect" and region["to_name"] == "image"
-        assert region["type"] == "choices" and 0 <= region["score"] <= 1
-        assert prediction["score"] == pytest.approx(region["score"])
+        assert 0 <= region["score"] <= 1
+        scores = [r["score"] for r in prediction["result"]]
+        assert prediction["score"] == pytest.approx(sum(scores) / len(scores))
 
 
 def test_one_bad_task_does_not_spoil_the_batch(client, defects_xml, image_server):
@@ -165,8 +166,19 @@ def test_webhook_answers_every_event(client):
     assert client.post("/webhook", json={"project": 4}).status_code == 400
 
 
-def test_versions(client):
-    assert client.get("/versions").get_json() == {"versions": ["tiny-vit-random-seed0"]}
+def test_versions_without_training_lists_the_configured_model(client):
+    assert client.get("/versions").get_json() == {
+        "versions": ["tiny-vit-random-seed0"],
+        "details": [],
+    }
+    assert client.get("/versions?project=5").get_json() == {"versions": [], "details": []}
+
+
+def test_metrics_count_requests(client):
+    client.get("/health")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'fm_inspect_requests_total{method="GET",route="/health",status="200"}' in text
+    assert "fm_inspect_request_seconds_bucket" in text
 
 
 def test_basic_auth(tmp_path):

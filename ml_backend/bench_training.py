@@ -1,0 +1,123 @@
+"""``python -m ml_backend bench-training``: training time per round against the number of labels
+(tiny and ViT-Base-sized models, CPU), and how fast ``/webhook`` answers.
+
+A round here is the fine-tuning part of a real round (pre-processing + epochs + hold-out
+evaluation) on synthetic images of three classes; reading annotations and downloading images
+from Label Studio come on top and depend on the network. The webhook is timed in process
+(Flask test client) over many ANNOTATION_CREATED events that only count towards the next round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+CLASSES = ["algae", "rust", "no_defect"]
+
+
+def _examples(n: int, seed: int = 0) -> list[tuple[Image.Image, int]]:
+    from model_zoo.synth import render_sample
+
+    rng = np.random.default_rng(seed)
+    return [
+        (Image.fromarray(render_sample(CLASSES[i % 3], rng, size=128)[0]), i % 3) for i in range(n)
+    ]
+
+
+def bench_round(model: str, labels: int, epochs: int) -> dict:
+    from model_zoo.classifier import load_classifier
+    from model_zoo.training import TrainConfig, fine_tune
+
+    data = _examples(labels)
+    cut = max(3, int(len(data) * 0.2))
+    classifier = load_classifier(model, CLASSES, device="cpu")
+    started = time.perf_counter()
+    result = fine_tune(
+        classifier,
+        data[cut:],
+        data[:cut],
+        TrainConfig(epochs=epochs, patience=epochs, progress=False),
+    )
+    seconds = time.perf_counter() - started
+    return {
+        "model": model,
+        "labels": labels,
+        "epochs": len(result.history),
+        "round_s": round(seconds, 2),
+        "s_per_epoch": round(seconds / max(1, len(result.history)), 2),
+        "ms_per_image_epoch": round(
+            1000 * seconds / max(1, len(result.history)) / (labels - cut), 1
+        ),
+    }
+
+
+def bench_webhook(events: int) -> dict:
+    from ml_backend.app import create_app
+    from ml_backend.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.from_env(
+            {
+                "MODEL_DIR": tmp,
+                "TRAIN_AFTER_ANNOTATIONS": str(events * 10),
+                "TRAIN_QUIET_SECONDS": "0",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        client = create_app(settings, preload=False).test_client()
+        event = {
+            "action": "ANNOTATION_CREATED",
+            "project": {"id": 1},
+            "annotation": {"id": 1, "result": []},
+        }
+        client.post("/webhook", json=event)
+        times = []
+        for _ in range(events):
+            t0 = time.perf_counter()
+            assert client.post("/webhook", json=event).status_code == 200
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    return {
+        "events": events,
+        "median_ms": round(statistics.median(times) * 1000, 2),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))] * 1000, 2),
+        "max_ms": round(times[-1] * 1000, 2),
+    }
+
+
+def _table(rows: list[dict]) -> None:
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", default="tiny-vit,random-vit-base")
+    parser.add_argument("--labels", default="30,60,120", help="labeled images per round")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--events", type=int, default=300, help="webhook events to time")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    rows = [
+        bench_round(model.strip(), int(n), args.epochs)
+        for model in args.models.split(",")
+        if model.strip()
+        for n in args.labels.split(",")
+    ]
+    print(
+        f"\ntraining round vs labels (fine-tuning part), CPU, torch threads={torch.get_num_threads()}, 128 px images"
+    )
+    _table(rows)
+    print("\n/webhook answer time (in process)")
+    _table([bench_webhook(args.events)])
+    return 0

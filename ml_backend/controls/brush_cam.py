@@ -1,0 +1,161 @@
+"""``<BrushLabels>`` of defect classes on an ``<Image>``: masks from class-activation maps.
+
+For every class the classifier predicts at ``model_score_threshold`` or above, a CAM (grad-cam
+library) is turned into proposals (:mod:`model_zoo.refine`): one brush region per connected
+component, at the image's original size, scored ``class probability x the map's peak inside the
+component``. Labels map to classifier classes as for ``<Choices>``: by name (case, spaces, ``-``
+and ``_`` ignored) or with ``predicted_values="class_a,class_b"`` on a ``<Label>``; labels that
+match no class ("No defect" has no mask) are never predicted.
+
+Tag attributes (env fallback in brackets):
+``model_name`` [CLASSIFIER_MODEL]; ``model_score_threshold`` [SCORE_THRESHOLD];
+``model_cam_method`` [CAM_METHOD]; ``model_cam_threshold`` [CAM_THRESHOLD];
+``model_min_area`` [CAM_MIN_AREA]; ``model_refine`` [CAM_REFINE]; ``model_skip``.
+
+This handler is the general fallback for ``<BrushLabels>``: handlers listed before it in
+``CONTROL_HANDLERS`` (e.g. Foreground/Background masks) get the first say. The classifier is
+shared with ``<Choices>``: a model already loaded under the same name is reused.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ml_backend.controls.base import ControlHandler, Region
+from ml_backend.controls.brush import brush_region
+from ml_backend.controls.choices import ChoicesHandler
+from ml_backend.label_config import LabelConfigError, tag_float, tag_option
+from model_zoo.classifier import ImageClassifier
+
+log = logging.getLogger(__name__)
+
+#: attribute -> (settings field, environment variable)
+OPTIONS = {
+    "model_cam_method": ("cam_method", "CAM_METHOD"),
+    "model_cam_threshold": ("cam_threshold", "CAM_THRESHOLD"),
+    "model_min_area": ("cam_min_area", "CAM_MIN_AREA"),
+    "model_refine": ("cam_refine", "CAM_REFINE"),
+}
+
+
+class CamBrushHandler(ControlHandler):
+    result_type = "brushlabels"
+
+    label_map = ChoicesHandler.label_map
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.control.labels)
+
+    @property
+    def model_name(self) -> str:
+        live = self.models.live_model(self.project)
+        if live is not None:
+            return str(live)
+        return tag_option(self.control, "model_name", self.settings.classifier_model)
+
+    def _option(self, attribute: str) -> str:
+        field, _ = OPTIONS[attribute]
+        return str(tag_option(self.control, attribute, str(getattr(self.settings, field))))
+
+    @property
+    def cam_config(self):
+        from model_zoo.refine import CamConfig
+
+        values = {a: self._option(a) for a in OPTIONS}
+        where = ", ".join(f'{a}="{v}" [{OPTIONS[a][1]}]' for a, v in values.items())
+        try:
+            return CamConfig(
+                method=values["model_cam_method"],
+                threshold=values["model_cam_threshold"],
+                min_area=int(values["model_min_area"]),
+                refine=values["model_refine"],
+                score_threshold=tag_float(
+                    self.control, "model_score_threshold", self.settings.score_threshold
+                ),
+            )
+        except (ValueError, KeyError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            raise LabelConfigError(
+                f'<BrushLabels name="{self.control.name}">: {message} (options: {where}; set '
+                "the tag attribute or the environment variable in brackets)"
+            ) from None
+
+    @property
+    def classifier(self) -> ImageClassifier:
+        """The model the ``<Choices>`` of this config already loaded, else one of our own."""
+        name = self.model_name
+        for model in self.models.find(name):
+            if self.label_map(model.classes):
+                return model
+        return self.models.classifier(name, self.labels, multi_label=True)
+
+    @property
+    def model_version(self) -> str:
+        return self.classifier.version
+
+    def sam(self):
+        from model_zoo.device import resolve_device
+        from model_zoo.sam import load_sam, sam_note
+
+        note = sam_note(self.settings.sam_checkpoint, self.settings.sam_model_type)
+        if note:
+            raise LabelConfigError(
+                f'<BrushLabels name="{self.control.name}"> asks for model_refine="sam": {note}'
+            )
+        device = str(resolve_device(self.settings.device))
+        return load_sam(self.settings.sam_checkpoint, self.settings.sam_model_type, device)
+
+    def check(self) -> None:
+        if not self.labels:
+            raise LabelConfigError(
+                f'<BrushLabels name="{self.control.name}"> has no <Label> values'
+            )
+        config = self.cam_config
+        if "sam" in config.refine:
+            self.sam()
+        classes = self.classifier.classes
+        mapping = self.label_map(classes)
+        if not mapping:
+            raise LabelConfigError(
+                f'no label of <BrushLabels name="{self.control.name}"> matches a class of model '
+                f"{self.model_name!r}. Labels: {self.labels}; model classes: {classes}. Rename "
+                'the labels, add predicted_values="<class>" to a <Label>, or set model_name to '
+                "a model trained for these labels."
+            )
+        missing = [label for label in self.labels if label not in mapping]
+        if missing:
+            log.warning(
+                "BrushLabels %r: labels %s match no class of %s (classes: %s); no masks for them",
+                self.control.name,
+                missing,
+                self.model_name,
+                classes,
+            )
+
+    def predict(self, images) -> list[list[Region]]:
+        from model_zoo.refine import segment
+
+        classifier = self.classifier
+        mapping = self.label_map(classifier.classes)
+        label_of = {}
+        for label, indices in mapping.items():
+            for index in indices:
+                label_of.setdefault(index, label)
+        if not label_of:
+            return [[] for _ in images]
+        config = self.cam_config
+        sam = self.sam() if "sam" in config.refine else None
+        found = segment(classifier, images, config, classes=sorted(label_of), sam=sam)
+        out = []
+        for per_image in found:
+            regions = []
+            for masks in per_image:
+                for proposal in masks.proposals:
+                    regions.append(
+                        brush_region(
+                            self, proposal.full_mask(), label_of[masks.class_index], proposal.score
+                        )
+                    )
+            out.append(regions)
+        return out

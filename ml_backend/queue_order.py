@@ -1,0 +1,408 @@
+"""Label Studio Community serves the unlabeled tasks in acquisition order.
+
+One *queue round* (after a training round, or ``python -m ml_backend reorder --project ID``):
+
+1. read every task (SDK, paginated); labeled = has a usable annotation of the classifier's
+   Choices tag, pool = every task that is not labeled;
+2. backbone features of all tasks from the feature cache (``$MODEL_DIR/features/<model version>``;
+   only new tasks are embedded), class probabilities and MC-dropout samples from the classifier
+   head on those features;
+3. score the pool with ``ACQUISITION_STRATEGY`` (higher = label sooner), make the first
+   ``ACQUISITION_BATCH_DIVERSITY`` positions diverse, giving a full order;
+4. apply it with the recipe of shared/reference/label-studio-protocol.md §5.7:
+   ``sampling="Uncertainty sampling"`` (+ ``show_collab_predictions``); one prediction per pool
+   task with ``model_version="al-<k>"`` and ``score = (rank + 1) / (N + 1)`` (Label Studio serves
+   the *lowest* score first; never null) and the classifier's choice as its result; check that
+   Label Studio created exactly N; switch ``project.model_version`` to ``al-<k>``; delete older
+   ``al-*`` versions; point the Data Manager view "Acquisition order" at
+   ``tasks:predictions_score`` ascending.
+
+A round is all or nothing: if Label Studio stores fewer predictions than sent (its bulk import
+drops invalid items silently) or a call fails before the switch, the partial ``al-<k>``
+predictions are deleted and the project keeps the previous round's version, so the queue keeps
+its previous order. The switch is one PATCH; old rounds are removed only after it.
+
+How this coexists with ``REPREDICT_AFTER_TRAINING``: re-prediction stores predictions under the
+trained version (``p<project>-v<n>``), the queue round under ``al-<k>``. With
+``project.model_version = al-<k>`` Label Studio shows the al-<k> predictions as pre-labels (they
+carry the classifier's choice) and no longer calls ``/predict`` live when a task with stored
+predictions opens (protocol §5.3); tasks imported after the round get live predictions (they have
+none stored) and are served after the ranked ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml_backend import trainer
+from ml_backend.annotations import build_training_set, iter_tasks
+from ml_backend.images import ImageFetchError
+from ml_backend.trainer import TrainingSkipped, _choices_handler, with_retries
+from model_zoo.acquisition import AcquisitionContext, acquisition_order, get_strategy
+from model_zoo.acquisition.bald import dropout_rate, mc_dropout_probabilities
+from model_zoo.feature_cache import FeatureCache, cached_embeddings
+
+log = logging.getLogger(__name__)
+
+ROUND_PREFIX = "al-"
+VIEW_TITLE = "Acquisition order"
+SAMPLING = "Uncertainty sampling"
+MC_SAMPLES = 20
+#: Label Studio deletes and imports predictions inline; 10 000 of them take minutes on SQLite
+LONG_CALL_SECONDS = 900
+
+
+class QueueRoundFailed(RuntimeError):
+    """The round was not applied; the previous order stays in place (the message says why)."""
+
+
+# ------------------------------------------------------------------------------- Label Studio
+def _api(client, method: str, path: str, **kwargs) -> Any:
+    """A raw call through the SDK's HTTP client (same auth: legacy token or PAT)."""
+    options = {"timeout_in_seconds": LONG_CALL_SECONDS}
+    response = client._client_wrapper.httpx_client.request(
+        path, method=method, request_options=options, **kwargs
+    )
+    if response.status_code >= 400:
+        error = RuntimeError(
+            f"{method} /{path} -> HTTP {response.status_code}: {response.text[:300]}"
+        )
+        error.status_code = response.status_code  # type: ignore[attr-defined]
+        raise error
+    return response.json() if response.content else None
+
+
+def model_versions(client, project: int) -> dict[str, int]:
+    """``{model_version: prediction count}`` of a project."""
+    data = _api(client, "GET", f"api/projects/{project}/model-versions/")
+    if isinstance(data, list):  # older shape: [{"model_version": v, "count": n}]
+        return {str(d.get("model_version")): int(d.get("count", 0)) for d in data}
+    return {str(k): int(v) for k, v in (data or {}).items()}
+
+
+def round_number(version: str) -> int | None:
+    match = re.fullmatch(rf"{re.escape(ROUND_PREFIX)}(\d+)", str(version or ""))
+    return int(match.group(1)) if match else None
+
+
+def delete_version(client, project: int, version: str) -> None:
+    _api(
+        client, "DELETE", f"api/projects/{project}/model-versions", json={"model_version": version}
+    )
+
+
+def ensure_view(client, project: int) -> int:
+    """The Data Manager tab "Acquisition order", sorted by prediction score ascending."""
+    data = {
+        "title": VIEW_TITLE,
+        "ordering": ["tasks:predictions_score"],
+        "filters": {"conjunction": "and", "items": []},
+    }
+    views = _api(client, "GET", "api/dm/views/", params={"project": project}) or []
+    for view in views:
+        if (view.get("data") or {}).get("title") == VIEW_TITLE:
+            merged = {**(view.get("data") or {}), **data}
+            _api(
+                client,
+                "PATCH",
+                f"api/dm/views/{view['id']}/",
+                json={"project": project, "data": merged},
+            )
+            return int(view["id"])
+    created = _api(client, "POST", "api/dm/views/", json={"project": project, "data": data})
+    return int(created["id"])
+
+
+def apply_order(
+    client,
+    project: int,
+    ordered_task_ids: list[int],
+    results: dict[int, list[dict]],
+    *,
+    settings=None,
+    chunk: int = 2000,
+) -> dict[str, Any]:
+    """Apply an order (first = served first) as the next ``al-<k>`` round; all or nothing."""
+    call = (
+        (lambda what, fn: with_retries(settings, what, fn)) if settings else (lambda _w, fn: fn())
+    )
+    started = time.perf_counter()
+    before = call("reading the project", lambda: _api(client, "GET", f"api/projects/{project}"))
+    previous = str(before.get("model_version") or "")
+    versions = call("listing model versions", lambda: model_versions(client, project))
+    numbers = [n for n in (round_number(v) for v in [*versions, previous]) if n is not None]
+    k = max(numbers, default=0) + 1
+    version = f"{ROUND_PREFIX}{k}"
+    n = len(ordered_task_ids)
+    items = [
+        {
+            "task": int(task_id),
+            "model_version": version,
+            "score": (rank + 1) / (n + 1),
+            "result": results[int(task_id)],
+        }
+        for rank, task_id in enumerate(ordered_task_ids)
+    ]
+    created = 0
+    try:
+        call(
+            "setting uncertainty sampling",
+            lambda: _api(
+                client,
+                "PATCH",
+                f"api/projects/{project}",
+                json={"sampling": SAMPLING, "show_collab_predictions": True},
+            ),
+        )
+        for start in range(0, n, chunk):
+            part = items[start : start + chunk]
+            # not retried: a repeated bulk import could duplicate predictions
+            response = client.projects.import_predictions(
+                id=project,
+                request=part,
+                request_options={"timeout_in_seconds": LONG_CALL_SECONDS},
+            )
+            created += int(getattr(response, "created", 0) or 0)
+        if created != n:
+            raise QueueRoundFailed(
+                f"Label Studio stored {created} of {n} {version} predictions (its bulk import drops "
+                "items that fail validation; see the Label Studio log)"
+            )
+        stored = model_versions(client, project).get(version, 0)
+        if stored != n:
+            raise QueueRoundFailed(
+                f"{stored} {version} predictions found after import, expected {n}"
+            )
+        switched = _api(client, "PATCH", f"api/projects/{project}", json={"model_version": version})
+        if str((switched or {}).get("model_version")) != version:
+            raise QueueRoundFailed(f"project.model_version did not switch to {version}")
+    except Exception as exc:
+        try:
+            delete_version(client, project, version)
+            if previous:  # make sure the previous round is still the one in effect
+                _api(client, "PATCH", f"api/projects/{project}", json={"model_version": previous})
+        except Exception as cleanup:  # noqa: BLE001 - reported with the original error
+            log.error("project %s: could not remove the partial %s: %s", project, version, cleanup)
+        log.error(
+            "project %s: queue round %s not applied; the previous order (%s) stays: %s",
+            project,
+            version,
+            previous or "none",
+            exc,
+        )
+        if isinstance(exc, QueueRoundFailed):
+            raise
+        raise QueueRoundFailed(f"queue round {version} not applied: {exc}") from exc
+    removed = []
+    for old in [v for v in versions if round_number(v) is not None and v != version]:
+        try:
+            delete_version(client, project, old)
+            removed.append(old)
+        except Exception as exc:  # noqa: BLE001 - the new round is in place; old one lingers
+            log.warning("project %s: could not delete old round %s: %s", project, old, exc)
+    view = None
+    try:
+        view = ensure_view(client, project)
+    except Exception as exc:  # noqa: BLE001 - the stream order does not depend on the view
+        log.warning("project %s: Data Manager view not updated: %s", project, exc)
+    return {
+        "model_version": version,
+        "previous": previous or None,
+        "deleted_versions": removed,
+        "predictions": created,
+        "view": view,
+        "apply_seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+# ------------------------------------------------------------------------------- scoring
+def _features(state, classifier, tasks: list[dict], image_key: str):
+    """Features of ``tasks`` (cached per model version): (features, failed positions, computed)."""
+    cache = FeatureCache(state.settings.model_dir / "features")
+    urls = [(t.get("data") or {}).get(image_key) for t in tasks]
+    keys = [f"{t['id']}:{u}" for t, u in zip(tasks, urls, strict=True)]
+    failed: list[int] = []
+
+    def compute(positions: list[int]) -> np.ndarray:
+        futures = [
+            state.predictor._pool.submit(state.predictor._fetch, urls[i], int(tasks[i]["id"]))
+            for i in positions
+        ]
+        images, ok = [], []
+        for i, future in zip(positions, futures, strict=True):
+            try:
+                images.append(future.result())
+                ok.append(i)
+            except (ImageFetchError, OSError, ValueError) as exc:
+                log.warning("task %s left out of the queue order: %s", tasks[i]["id"], exc)
+                failed.append(i)
+        feats = classifier.embed(images, batch_size=state.settings.predict_batch_size)
+        width = feats.shape[1] if len(ok) else 1
+        out = np.full((len(positions), width), np.nan, dtype=np.float32)  # NaN: retried next time
+        where = {i: j for j, i in enumerate(positions)}
+        for row, i in enumerate(ok):
+            out[where[i]] = feats[row]
+        return out
+
+    features, computed = cached_embeddings(cache, classifier.version, keys, compute)
+    if failed:
+        log.warning("%d task image(s) could not be read", len(failed))
+    log.info("features: %d of %d computed, the rest from the cache", computed, len(tasks))
+    return features, failed, computed
+
+
+def _results(handler, classifier, probs: np.ndarray) -> list[list[dict]]:
+    """A Choices result per row: the classifier's choice (valid for the label config)."""
+    mapping = handler.label_map(classifier.classes)
+    labels = list(mapping)
+    if not labels:
+        raise QueueRoundFailed(
+            f"no choice of <Choices name={handler.control.name!r}> matches a class of the model "
+            f"({classifier.classes}); cannot build valid predictions"
+        )
+    combine = np.max if classifier.multi_label else np.sum
+    scores = np.stack([combine(probs[:, mapping[label]], axis=1) for label in labels], axis=1)
+    out = []
+    for row in scores:
+        chosen = [labels[int(np.argmax(row))]]
+        if handler.multiple:
+            chosen = [labels[i] for i in np.argsort(-row) if row[i] >= handler.threshold] or chosen
+        out.append(
+            [
+                {
+                    "from_name": handler.control.name,
+                    "to_name": handler.image_object.name,
+                    "type": "choices",
+                    "value": {"choices": chosen},
+                    "score": float(row.max()),
+                }
+            ]
+        )
+    return out
+
+
+def score_tasks(state, handler, tasks: list[dict], *, strategy: str, minority: tuple[str, ...]):
+    """Rank the unlabeled tasks: ``(ordered task ids, {task id: result}, details)``."""
+    settings = state.settings
+    training = build_training_set(tasks, handler.control, handler.image_key)
+    labeled_label = {e.task_id: e.labels[0] for e in training.examples}
+    pool = [t for t in tasks if not t.get("is_labeled") and int(t["id"]) not in labeled_label]
+    labeled = [t for t in tasks if int(t["id"]) in labeled_label]
+    if not pool:
+        return [], {}, {"note": "every task is labeled: nothing to order"}
+    classifier = handler.classifier
+    features, failed, computed = _features(state, classifier, pool + labeled, handler.image_key)
+    bad = set(failed)
+    keep_pool = [i for i in range(len(pool)) if i not in bad]
+    keep_lab = [j for j in range(len(labeled)) if len(pool) + j not in bad]
+    if not keep_pool:
+        raise QueueRoundFailed("no image of an unlabeled task could be read; nothing to rank")
+    pool_x = features[keep_pool]
+    lab_x = features[[len(pool) + j for j in keep_lab]] if keep_lab else None
+    lab_y = [labeled_label[int(labeled[j]["id"])] for j in keep_lab]
+    x = torch.as_tensor(pool_x)
+    probs = classifier.probabilities(classifier.head_logits(x))
+    chosen = get_strategy(strategy)
+    needs_mc = "bald" in chosen.name
+    mc = (
+        mc_dropout_probabilities(
+            classifier.head_logits,
+            pool_x,
+            samples=MC_SAMPLES,
+            rate=dropout_rate(classifier.model.config),
+            multi_label=classifier.multi_label,
+        )
+        if needs_mc
+        else None
+    )
+    ctx = AcquisitionContext(
+        pool_features=pool_x,
+        labeled_features=lab_x,
+        labeled_labels=lab_y,
+        probabilities=probs if classifier.head_trained else None,  # untrained head: noise
+        mc_probabilities=mc,
+        classes=handler.labels,
+        minority=minority,
+    )
+    scores = chosen.score(ctx)
+    order = acquisition_order(scores, pool_x, batch=settings.acquisition_batch_diversity)
+    pool_ids = [int(pool[i]["id"]) for i in keep_pool]
+    results = _results(handler, classifier, probs)
+    ordered = [pool_ids[i] for i in order]
+    by_id = {pool_ids[i]: results[i] for i in range(len(pool_ids))}
+    details = {
+        "strategy": chosen.name,
+        "notes": ctx.notes,
+        "pool": len(pool),
+        "unreadable": len(failed),
+        "features_computed": computed,
+        "labeled": len(lab_y),
+        "model_version": classifier.version,
+        "top_score": float(scores[order[0]]),
+    }
+    return ordered, by_id, details
+
+
+def reorder_project(
+    state, project: str, *, strategy: str | None = None, minority: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """One queue round for ``project`` (see the module doc); returns a summary."""
+    settings = state.settings
+    started = time.perf_counter()
+    client = trainer.ls_client(settings)  # looked up at call time (tests replace it)
+    details = with_retries(
+        settings, "reading the project", lambda: client.projects.get(id=int(project))
+    )
+    try:
+        handler = _choices_handler(state, details.label_config, str(project))
+    except TrainingSkipped as exc:
+        return {"state": "skipped", "reason": str(exc)}
+    tasks = with_retries(
+        settings, "reading the tasks", lambda: list(iter_tasks(client, int(project)))
+    )
+    spec = strategy or settings.acquisition_strategy
+    ordered, results, info = score_tasks(
+        state,
+        handler,
+        tasks,
+        strategy=spec,
+        minority=tuple(settings.minority_classes if minority is None else minority),
+    )
+    if not ordered:
+        log.info("project %s: %s", project, info["note"])
+        return {"state": "skipped", "reason": info["note"]}
+    scored_in = time.perf_counter() - started
+    applied = apply_order(client, int(project), ordered, results, settings=settings)
+    summary = {
+        "state": "applied",
+        **info,
+        **applied,
+        "first_task": ordered[0],
+        "score_seconds": round(scored_in, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    log.info(
+        "project %s: queue round %s by %s over %d tasks, first task %s%s",
+        project,
+        applied["model_version"],
+        info["strategy"],
+        len(ordered),
+        ordered[0],
+        f" (notes: {'; '.join(info['notes'])})" if info["notes"] else "",
+    )
+    return summary
+
+
+def run_queue_round(state, project: str) -> dict[str, Any]:
+    """``reorder_project`` for the scheduler: any failure is logged and returned, not raised."""
+    try:
+        return reorder_project(state, project)
+    except Exception as exc:  # noqa: BLE001 - the training round itself succeeded
+        log.error("project %s: queue round failed; the previous order stays: %s", project, exc)
+        return {"state": "failed", "error": f"{type(exc).__name__}: {exc}"}

@@ -1,0 +1,268 @@
+"""One training round for a Label Studio project, start to finish.
+
+pull every annotation (SDK, paginated, retried with back-off) → training set for the Choices tag
+the classifier serves → download the images → fine-tune a fresh copy of the project's current
+model (head, then top blocks; hold-out split; early stopping) → write a new version to the model
+store (temporary directory, renamed into place; live pointer switched atomically) → re-predict
+the unlabeled tasks with it and push the predictions to Label Studio in bulk.
+
+The serving model is never touched: a crash anywhere leaves the previous version live. This
+module runs in a background thread of the web process, or in an ``rq worker`` (``run_job``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from ml_backend.annotations import build_training_set, iter_tasks
+from ml_backend.controls.choices import ChoicesHandler
+from ml_backend.settings import Settings
+from model_zoo.classifier import load_classifier
+from model_zoo.training import TrainConfig, fine_tune
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class TrainingSkipped(Exception):
+    """Nothing to train on yet (too few labels, one class); not an error."""
+
+
+class LabelStudioUnavailable(RuntimeError):
+    """Label Studio did not answer (after retries): the round is tried again later."""
+
+
+def with_retries(settings: Settings, what: str, call: Callable[[], T]) -> T:
+    """Call Label Studio, retrying connection problems and 5xx answers with exponential back-off."""
+    delay = settings.ls_retry_seconds
+    for attempt in range(1, settings.ls_retries + 1):
+        try:
+            return call()
+        except Exception as exc:  # the SDK raises httpx errors and ApiError
+            status = getattr(exc, "status_code", None)
+            retryable = status is None or status >= 500
+            if not retryable or attempt == settings.ls_retries:
+                error = LabelStudioUnavailable if retryable else RuntimeError
+                raise error(
+                    f"{what} failed after {attempt} attempt(s): {type(exc).__name__}: {exc}. "
+                    f"Check that Label Studio is reachable at LABEL_STUDIO_URL={settings.label_studio_url!r} "
+                    "and that LABEL_STUDIO_API_KEY is valid."
+                ) from exc
+            log.warning(
+                "%s failed (%s), retrying in %.1fs (%d/%d)",
+                what,
+                exc,
+                delay,
+                attempt,
+                settings.ls_retries,
+            )
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def ls_client(settings: Settings):
+    if not settings.label_studio_url or not settings.api_key:
+        raise RuntimeError(
+            "training needs LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to read the annotations"
+        )
+    from ml_backend.ls_project import client_for
+
+    return client_for(settings.label_studio_url, settings.api_key)
+
+
+def _choices_handler(state, label_config: str, project: str) -> ChoicesHandler:
+    _, handlers = state.predictor.handlers(label_config, project)
+    for handler in handlers:
+        if isinstance(handler, ChoicesHandler):
+            return handler
+    raise TrainingSkipped("the label config has no <Choices> on an <Image>: nothing to train")
+
+
+def _split(examples: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Hold out ``fraction`` of each first-label group (groups of one stay in training)."""
+    rng = random.Random(seed)
+    groups: dict[str, list] = {}
+    for example in examples:
+        groups.setdefault(example[1][0], []).append(example)
+    train, val = [], []
+    for items in groups.values():
+        rng.shuffle(items)
+        n_val = int(round(len(items) * fraction)) if len(items) >= 2 else 0
+        n_val = min(n_val, len(items) - 1)
+        val.extend(items[:n_val])
+        train.extend(items[n_val:])
+    return train, val
+
+
+def train_project(
+    state, project: str, *, progress: Callable[..., None] | None = None
+) -> dict[str, Any]:
+    """Train a new version for ``project``; returns a summary (version, metrics, counts)."""
+    settings: Settings = state.settings
+    report = progress or (lambda **_: None)
+    client = ls_client(settings)
+    started = time.perf_counter()
+
+    report(stage="reading the project", progress=0.02)
+    details = with_retries(
+        settings, "reading the project", lambda: client.projects.get(id=int(project))
+    )
+    label_config = details.label_config
+    handler = _choices_handler(state, label_config, project)
+    tasks = with_retries(
+        settings, "reading the annotations", lambda: list(iter_tasks(client, int(project)))
+    )
+    training_set = build_training_set(tasks, handler.control, handler.image_key)
+    summary = training_set.summary()
+    log.info("project %s: %s", project, summary)
+    distinct = {label for e in training_set.examples for label in e.labels}
+    if len(training_set.examples) < 2 or len(distinct) < 2:
+        raise TrainingSkipped(
+            f"need labeled images of at least two classes; have {len(training_set.examples)} "
+            f"example(s) of {sorted(distinct)}"
+        )
+
+    report(stage=f"downloading {len(training_set.examples)} images", progress=0.1)
+    labels = handler.labels
+    index = {label: i for i, label in enumerate(labels)}
+    examples, failed = [], 0
+    fetched = state.predictor.fetch_images(
+        [(e.image_url, e.task_id) for e in training_set.examples]
+    )
+    for example, got in zip(training_set.examples, fetched, strict=True):
+        if isinstance(got, str):
+            failed += 1
+            log.warning("task %s left out of training: %s", example.task_id, got)
+        else:
+            examples.append((got, [index[label] for label in example.labels], example.task_id))
+    if len({e[1][0] for e in examples}) < 2:
+        raise TrainingSkipped(f"after download failures ({failed}) fewer than two classes remain")
+
+    multi = handler.multiple and any(len(e[1]) > 1 for e in examples)
+    base = (
+        handler.model_name
+    )  # the live version if there is one (continued), else the configured model
+    classifier = load_classifier(
+        base, labels, model_dir=settings.model_dir, device=settings.device, multi_label=multi
+    )
+    if (
+        classifier.classes != labels
+    ):  # a live version for other labels: start from the configured model
+        classifier = load_classifier(
+            handler.configured_model_name,
+            labels,
+            model_dir=settings.model_dir,
+            device=settings.device,
+            multi_label=multi,
+        )
+    train, val = _split(examples, settings.train_val_fraction, seed=len(examples))
+    as_target = (lambda y: y) if multi else (lambda y: y[0])
+    report(stage=f"fine-tuning on {len(train)} images ({len(val)} held out)", progress=0.2)
+    epochs = settings.train_epochs
+
+    def on_epoch(record):
+        report(
+            stage=f"epoch {record['epoch']}/{epochs}",
+            progress=0.2 + 0.6 * record["epoch"] / epochs,
+            last_epoch=record,
+        )
+
+    result = fine_tune(
+        classifier,
+        [(im, as_target(y)) for im, y, _ in train],
+        [(im, as_target(y)) for im, y, _ in val],
+        TrainConfig(epochs=epochs, train_blocks=settings.train_blocks, progress=False),
+        on_epoch=on_epoch,
+    )
+
+    report(stage="saving the new version", progress=0.85)
+    store = state.models.store
+    scope = state.models.project_scope(project)
+    parent = store.live_version(scope)
+    version = store.next_version(scope, prefix=f"p{project}-v")
+    meta = {
+        "parent": parent,
+        "base_model": classifier.meta.get("base_model", base),
+        "project": project,
+        "control": handler.control.name,
+        "label_count": len(examples),
+        "labels": labels,
+        "metrics": result.metrics,
+        "history": result.history,
+        "training_set": {**summary, "download_failures": failed},
+        "trained_at": datetime.now(timezone.utc).isoformat(),
+        "train_seconds": round(result.seconds, 2),
+    }
+    store.add_version(scope, version, lambda tmp: classifier.save(tmp, version=version), meta)
+    log.info(
+        "project %s: new live version %s (parent %s), hold-out accuracy %s",
+        project,
+        version,
+        parent,
+        result.metrics.get("accuracy"),
+    )
+    pushed = 0
+    if settings.repredict_after_training:
+        report(stage="re-predicting unlabeled tasks", progress=0.9, version=version)
+        pushed = repredict_unlabeled(state, client, project, label_config, tasks, report)
+    return {
+        "version": version,
+        "parent": parent,
+        "metrics": {k: v for k, v in result.metrics.items() if k != "per_class"},
+        "examples": len(examples),
+        "predictions_pushed": pushed,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def repredict_unlabeled(
+    state, client, project: str, label_config: str, tasks: list[dict], report, batch: int = 32
+) -> int:
+    """Predict every unlabeled task with the live version and import the predictions in bulk."""
+    unlabeled = [t for t in tasks if not t.get("is_labeled") and not t.get("annotations")]
+    pushed = 0
+    for start in range(0, len(unlabeled), batch):
+        chunk = unlabeled[start : start + batch]
+        outcome = state.predictor.predict(chunk, label_config, project)
+        items = [
+            {
+                "task": int(task["id"]),
+                "result": r["result"],
+                "score": r["score"],
+                "model_version": r["model_version"],
+            }
+            for task, r in zip(chunk, outcome.results, strict=True)
+            if isinstance(r, dict) and r.get("result")
+        ]
+        if not items:
+            continue
+        response = with_retries(
+            state.settings,
+            "importing predictions",
+            lambda items=items: client.projects.import_predictions(id=int(project), request=items),
+        )
+        created = int(getattr(response, "created", 0) or 0)
+        if created != len(items):
+            log.error(
+                "Label Studio stored %d of %d predictions (the others failed its validation)",
+                created,
+                len(items),
+            )
+        pushed += created
+        log.info(
+            "re-predicted %d/%d unlabeled tasks of project %s",
+            start + len(chunk),
+            len(unlabeled),
+            project,
+        )
+        report(
+            stage=f"re-predicted {start + len(chunk)}/{len(unlabeled)} unlabeled tasks",
+            progress=0.9 + 0.1 * (start + len(chunk)) / len(unlabeled),
+        )
+    return pushed

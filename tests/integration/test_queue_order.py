@@ -1,0 +1,195 @@
+"""Queue ordering against a real Label Studio 1.23.2 (protocol §5.7).
+
+A project with labeled and unlabeled synthetic images; ``python -m ml_backend reorder`` (its
+``main``) scores the unlabeled tasks and applies the round. Then an annotator's
+``GET /api/projects/{id}/next/`` must return the top-ranked task (lowest ``al-1`` score), and a
+round that Label Studio only half accepts must leave the previous round in force.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from ml_backend import __main__ as cli
+from ml_backend import queue_order
+from ml_backend.ls_project import client_for, create_project, import_tasks
+from model_zoo.synth import render_sample
+
+CLASSES = {
+    "No defect": ("no_defect", 10, 25),
+    "Rust": ("rust", 10, 25),
+    "Exposed rebar": ("exposed_rebar", 3, 6),
+}
+CONFIG = (
+    '<View><Image name="image" value="$image"/><Choices name="defect" toName="image">'
+    + "".join(f'<Choice value="{title}"/>' for title in CLASSES)
+    + "</Choices></View>"
+)
+
+
+def annotator_next(label_studio, email: str, project: int) -> dict:
+    label_studio.create_user(email, "Annotator-pass-123")
+    session = dataclasses.replace(
+        label_studio, username=email, password="Annotator-pass-123"
+    ).login()
+    r = session.get(f"{label_studio.url}/api/projects/{project}/next/", timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, label_studio, legacy_token, local_files_root):
+    folder = local_files_root / "queue"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(5)
+    rows = []
+    for title, (cls, labeled, unlabeled) in CLASSES.items():
+        for i in range(labeled + unlabeled):
+            image, _, _ = render_sample(cls, rng, size=64)
+            name = f"{cls}-{i}.png"
+            Image.fromarray(image).save(folder / name)
+            rows.append((title, name, i < labeled))
+    client = client_for(label_studio.url, legacy_token)
+    pid = create_project(client, "queue-order", CONFIG)
+    label_studio.add_local_storage(pid, folder, regex_filter=r".*\.png", sync=False)
+    ids = import_tasks(
+        client, pid, [{"data": {"image": f"/data/local-files/?d=queue/{n}"}} for _, n, _ in rows]
+    )
+    truth = {}
+    for task_id, (title, _, labeled) in zip(ids, rows, strict=True):
+        truth[task_id] = (title, labeled)
+        if labeled:
+            r = requests.post(
+                f"{label_studio.url}/api/tasks/{task_id}/annotations/",
+                headers=label_studio.auth_headers(),
+                json={
+                    "result": [
+                        {
+                            "from_name": "defect",
+                            "to_name": "image",
+                            "type": "choices",
+                            "value": {"choices": [title]},
+                        }
+                    ],
+                    "was_cancelled": False,
+                },
+                timeout=30,
+            )
+            r.raise_for_status()
+    work = tmp_path_factory.mktemp("queue-backend")
+    env = {
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": legacy_token,
+        "MODEL_DIR": str(work / "models"),
+        "CLASSIFIER_MODEL": "tiny-vit",
+        "LOCAL_FILES_DOCUMENT_ROOT": str(local_files_root),
+        "ACQUISITION_STRATEGY": "discriminator",
+        "MINORITY_CLASSES": "Exposed rebar",
+        "ACQUISITION_BATCH_DIVERSITY": "5",
+        "LS_RETRIES": "2",
+        "LS_RETRY_SECONDS": "0.5",
+    }
+    return {"client": client, "id": pid, "truth": truth, "env": env, "work": work}
+
+
+def reorder(monkeypatch, project, capsys) -> tuple[int, str]:
+    for key, value in project["env"].items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    code = cli.main(["reorder", "--project", str(project["id"])])
+    return code, capsys.readouterr()
+
+
+def al_predictions(label_studio, project: int, version: str) -> dict[int, float]:
+    r = requests.get(
+        f"{label_studio.url}/api/predictions/",
+        params={"project": project},
+        headers=label_studio.auth_headers(),
+        timeout=60,
+    )
+    r.raise_for_status()
+    return {p["task"]: p["score"] for p in r.json() if p["model_version"] == version}
+
+
+def project_state(label_studio, project: int) -> dict:
+    r = requests.get(
+        f"{label_studio.url}/api/projects/{project}",
+        headers=label_studio.auth_headers(),
+        timeout=30,
+    )
+    r.raise_for_status()
+    return r.json()
+
+
+def test_a_round_makes_next_serve_the_top_ranked_task(monkeypatch, capsys, project, label_studio):
+    code, out = reorder(monkeypatch, project, capsys)
+    assert code == 0, out
+    state = project_state(label_studio, project["id"])
+    assert state["model_version"] == "al-1" and state["sampling"] == "Uncertainty sampling"
+    unlabeled = {t for t, (_, labeled) in project["truth"].items() if not labeled}
+    scores = al_predictions(label_studio, project["id"], "al-1")
+    assert set(scores) == unlabeled, "one al-1 prediction per unlabeled task, none on labeled ones"
+    assert len(set(scores.values())) == len(scores) and None not in scores.values()
+    top = min(scores, key=scores.get)
+    served = annotator_next(label_studio, "annotator1@example.com", project["id"])
+    assert served["id"] == top
+    assert "Active learning" in served.get("queue", ""), served.get("queue")
+    views = requests.get(
+        f"{label_studio.url}/api/dm/views/",
+        params={"project": project["id"]},
+        headers=label_studio.auth_headers(),
+        timeout=30,
+    ).json()
+    view = next(v for v in views if v["data"].get("title") == queue_order.VIEW_TITLE)
+    assert (view.get("ordering") or view["data"].get("ordering")) == ["tasks:predictions_score"], (
+        view
+    )
+    # the discriminator puts likely minority (exposed rebar) first: more of them at the front
+    ranked = sorted(scores, key=scores.get)
+    minority = {t for t in unlabeled if project["truth"][t][0] == "Exposed rebar"}
+    front = sum(t in minority for t in ranked[: len(minority)])
+    assert front >= 1, f"no exposed-rebar task in the first {len(minority)} of the queue"
+
+
+def test_a_half_applied_round_keeps_the_previous_order(monkeypatch, capsys, project, label_studio):
+    before = al_predictions(label_studio, project["id"], "al-1")
+    assert before, "needs the first round"
+    real_results = queue_order._results
+
+    def one_invalid(handler, classifier, probs):
+        results = real_results(handler, classifier, probs)
+        results[-1] = [{**results[-1][0], "value": {"choices": ["Not a choice"]}}]  # LS drops it
+        return results
+
+    monkeypatch.setattr(queue_order, "_results", one_invalid)
+    code, out = reorder(monkeypatch, project, capsys)
+    assert code == 1 and "stored" in out.err, out
+    state = project_state(label_studio, project["id"])
+    assert state["model_version"] == "al-1"
+    assert al_predictions(label_studio, project["id"], "al-2") == {}, "partial round removed"
+    assert al_predictions(label_studio, project["id"], "al-1") == before
+    # annotator1 holds a lock on the top task, so a new annotator gets the second in al-1 order
+    second = sorted(before, key=before.get)[1]
+    assert annotator_next(label_studio, "annotator2@example.com", project["id"])["id"] == second
+
+
+def test_the_next_round_replaces_the_previous_one(monkeypatch, capsys, project, label_studio):
+    project["env"]["ACQUISITION_STRATEGY"] = "random"
+    code, out = reorder(monkeypatch, project, capsys)
+    assert code == 0, out
+    state = project_state(label_studio, project["id"])
+    assert state["model_version"] == "al-2"  # the failed al-2 left nothing behind
+    versions = queue_order.model_versions(project["client"], project["id"])
+    assert not [v for v in versions if v.startswith("al-") and v != "al-2"], versions
+    assert len(al_predictions(label_studio, project["id"], "al-2")) == len(
+        [t for t, (_, labeled) in project["truth"].items() if not labeled]
+    )
+    summary = json.loads(out.out)
+    assert summary["strategy"] == "random" and summary["deleted_versions"] == ["al-1"]
+    assert summary["features_computed"] == 0, "same model version: every feature from the cache"

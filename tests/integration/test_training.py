@@ -1,0 +1,177 @@
+"""Learning from submitted labels, end to end against a real Label Studio 1.23.2.
+
+Annotations are submitted through Label Studio's API (each fires the ANNOTATION_CREATED webhook
+Label Studio created for our backend); "Start Training" (``POST /api/ml/{id}/train``) sends
+START_TRAINING; the backend trains in the background, stores a new version, serves it, and pushes
+predictions for the unlabeled tasks, which must beat chance on held-out synthetic images.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from ml_backend.local_backend import LocalBackend
+from ml_backend.ls_project import (
+    client_for,
+    connect_backend,
+    create_project,
+    import_tasks,
+    predictions,
+)
+from model_zoo.synth import render_sample
+
+CLASSES = {"Algae": "algae", "Rust": "rust", "No defect": "no_defect"}
+CONFIG = (
+    '<View><Image name="image" value="$image"/><Choices name="defect" toName="image">'
+    + "".join(f'<Choice value="{title}"/>' for title in CLASSES)
+    + "</Choices></View>"
+)
+LABELED, HELD_OUT = 14, 6
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, isolated_env, label_studio, legacy_token, local_files_root):
+    work = tmp_path_factory.mktemp("training-backend")
+    backend = LocalBackend(
+        env={
+            **isolated_env,
+            "LABEL_STUDIO_URL": label_studio.url,
+            "LABEL_STUDIO_API_KEY": legacy_token,
+            "MODEL_DIR": str(work / "models"),
+            "CLASSIFIER_MODEL": "tiny-vit",
+            "TRAIN_AFTER_ANNOTATIONS": "1000",  # only "Start Training" trains in this test
+            "TRAIN_QUIET_SECONDS": "0",
+            "TRAIN_EPOCHS": "25",
+            "LOG_LEVEL": "INFO",
+        },
+        log_path=work / "backend.log",
+    ).start(timeout=180)
+    try:
+        folder = local_files_root / "training"
+        folder.mkdir(exist_ok=True)
+        rng = np.random.default_rng(3)
+        rows = []
+        for title, cls in CLASSES.items():
+            for i in range(LABELED + HELD_OUT):
+                image, _, _ = render_sample(cls, rng, size=96)
+                name = f"{cls}-{i}.png"
+                Image.fromarray(image).save(folder / name)
+                rows.append((title, name, i < LABELED))
+        client = client_for(label_studio.url, legacy_token)
+        project = create_project(client, "training", CONFIG)
+        label_studio.add_local_storage(project, folder, regex_filter=r".*\.png", sync=False)
+        ids = import_tasks(
+            client,
+            project,
+            [{"data": {"image": f"/data/local-files/?d=training/{n}"}} for _, n, _ in rows],
+        )
+        ml_id = connect_backend(client, project, backend.url)
+        truth = {}
+        for task_id, (title, _, labeled) in zip(ids, rows, strict=True):
+            truth[task_id] = (title, labeled)
+            if labeled:
+                r = requests.post(
+                    f"{label_studio.url}/api/tasks/{task_id}/annotations/",
+                    headers=label_studio.auth_headers(),
+                    json={
+                        "result": [
+                            {
+                                "from_name": "defect",
+                                "to_name": "image",
+                                "type": "choices",
+                                "value": {"choices": [title]},
+                            }
+                        ],
+                        "was_cancelled": False,
+                        "lead_time": 1.0,
+                    },
+                    timeout=30,
+                )
+                r.raise_for_status()
+        started = time.monotonic()
+        train = requests.post(
+            f"{label_studio.url}/api/ml/{ml_id}/train",
+            headers=label_studio.auth_headers(),
+            timeout=60,
+        )
+        assert train.status_code in (200, 201), train.text
+        answered_in = time.monotonic() - started
+        record = {}
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            health = requests.get(f"{backend.url}/health", timeout=5).json()
+            record = next(
+                (r for r in health["training"] if str(r.get("project")) == str(project)), {}
+            )
+            if record.get("state") in {"succeeded", "failed", "skipped"}:
+                break
+            time.sleep(1)
+        yield {
+            "backend": backend,
+            "client": client,
+            "project": project,
+            "ml_id": ml_id,
+            "truth": truth,
+            "record": record,
+            "train_answered_in": answered_in,
+        }
+    finally:
+        backend.stop()
+
+
+def test_webhooks_arrive_and_start_training_answers_fast(trained):
+    metrics = requests.get(f"{trained['backend'].url}/metrics", timeout=5).text
+    line = next(
+        x
+        for x in metrics.splitlines()
+        if x.startswith('fm_inspect_webhook_events_total{action="ANNOTATION_CREATED"}')
+    )
+    assert float(line.split()[-1]) >= LABELED * len(CLASSES)
+    assert trained["train_answered_in"] < 5.0  # Label Studio's request returns while we train
+
+
+def test_a_new_version_is_trained_listed_and_live(trained):
+    record = trained["record"]
+    assert record.get("state") == "succeeded", (record, trained["backend"].log_text()[-4000:])
+    version = record["live_version"]
+    assert version == f"p{trained['project']}-v1"
+    listed = requests.get(f"{trained['backend'].url}/versions", timeout=5).json()
+    assert version in listed["versions"]
+    detail = next(d for d in listed["details"] if d["version"] == version)
+    assert detail["label_count"] == LABELED * len(CLASSES) and detail["live"]
+
+
+def test_new_predictions_carry_the_version_and_beat_chance(trained):
+    version = trained["record"]["live_version"]
+    stored = [
+        p
+        for p in predictions(trained["client"], trained["project"])
+        if p["model_version"] == version
+    ]
+    held_out = {t: title for t, (title, labeled) in trained["truth"].items() if not labeled}
+    by_task = {p["task"]: p for p in stored}
+    assert set(held_out) <= set(by_task), (
+        "every unlabeled task got a prediction from the new version"
+    )
+    correct = sum(
+        by_task[t]["result"][0]["value"]["choices"] == [title] for t, title in held_out.items()
+    )
+    accuracy = correct / len(held_out)
+    assert accuracy > 1 / len(CLASSES) + 0.15, (
+        f"held-out accuracy {accuracy:.2f} is not above chance"
+    )
+
+
+def test_label_studio_picks_up_the_version_at_setup(trained):
+    client = trained["client"]
+    client.ml.get(id=trained["ml_id"])  # GET refreshes the state: health + /setup
+    backend_version = requests.get(
+        f"{trained['backend'].url}/versions?project={trained['project']}", timeout=5
+    ).json()
+    ml = client.ml.get(id=trained["ml_id"])
+    assert ml.model_version in backend_version["versions"]

@@ -1,0 +1,104 @@
+"""Queue rounds without Label Studio: scoring paths, bad input, and the scheduler hook.
+
+The Label Studio side (predictions, model_version switch, /next/, half-applied rounds) is tested
+against a real server in tests/integration/test_queue_order.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_backend import queue_order, scheduler
+from ml_backend.app import BackendState
+from ml_backend.queue_order import round_number, score_tasks
+from ml_backend.settings import Settings, SettingsError
+from tests.ml_backend.conftest import make_settings
+from tests.ml_backend.test_training import CONFIG, make_tasks
+
+
+@pytest.fixture(scope="module")
+def handler(tmp_path_factory):
+    state = BackendState(
+        make_settings(tmp_path_factory.mktemp("q"), ACQUISITION_BATCH_DIVERSITY="2")
+    )
+    _, handlers = state.predictor.handlers(CONFIG, "9")
+    return state, handlers[0]
+
+
+def test_all_tasks_labeled_means_nothing_to_order(handler):
+    state, choices = handler
+    ordered, results, info = score_tasks(
+        state,
+        choices,
+        make_tasks(per_class=2, unlabeled_per_class=0),
+        strategy="discriminator",
+        minority=(),
+    )
+    assert ordered == [] and results == {} and "every task is labeled" in info["note"]
+
+
+def test_unlabeled_tasks_are_ranked_with_valid_results_and_features_cached(handler):
+    state, choices = handler
+    tasks = make_tasks(per_class=3, unlabeled_per_class=2)
+    unlabeled = {t["id"] for t in tasks if not t["is_labeled"]}
+    ordered, results, info = score_tasks(
+        state, choices, tasks, strategy="discriminator", minority=("Not a class",)
+    )
+    assert sorted(ordered) == sorted(unlabeled) and set(results) == unlabeled
+    for result in results.values():
+        assert (
+            result[0]["from_name"] == "defect"
+            and result[0]["value"]["choices"][0] in choices.labels
+        )
+    assert any("not classes of this project" in n for n in info["notes"])
+    assert info["features_computed"] == len(tasks)
+    again = score_tasks(state, choices, tasks, strategy="entropy", minority=())
+    assert again[2]["features_computed"] == 0  # the cache served every task
+    # an untrained head has no meaningful probabilities: entropy says so and ranks randomly
+    assert any("using random" in n for n in again[2]["notes"])
+
+
+def test_round_numbers():
+    assert round_number("al-12") == 12
+    assert (
+        round_number("p3-v1") is None and round_number("") is None and round_number("al-x") is None
+    )
+
+
+def test_settings_parse_and_validate():
+    s = Settings.from_env(
+        {"MINORITY_CLASSES": " Exposed rebar, Spalling ,", "QUEUE_ORDERING": "off"}
+    )
+    assert s.minority_classes == ("Exposed rebar", "Spalling") and not s.queue_ordering
+    assert (
+        Settings.from_env({}).queue_ordering
+        and Settings.from_env({}).acquisition_strategy == "discriminator"
+    )
+    with pytest.raises(SettingsError, match="QUEUE_ORDERING"):
+        Settings.from_env({"QUEUE_ORDERING": "sometimes"})
+    with pytest.raises(SettingsError, match="ACQUISITION_BATCH_DIVERSITY"):
+        Settings.from_env({"ACQUISITION_BATCH_DIVERSITY": "-1"})
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_training_round_runs_the_queue_round_when_enabled_and_survives_its_failure(
+    tmp_path, monkeypatch, enabled
+):
+    state = BackendState(make_settings(tmp_path, QUEUE_ORDERING=str(enabled).lower()))
+    monkeypatch.setattr(
+        scheduler, "train_project", lambda state, project, progress: {"version": "p1-v1"}
+    )
+    calls = []
+
+    def broken(state, project):
+        calls.append(project)
+        raise RuntimeError("Label Studio went away")
+
+    monkeypatch.setattr(queue_order, "reorder_project", broken)
+    result = scheduler.run_round(state, "1")
+    assert result["state"] == "succeeded" and result["version"] == "p1-v1"
+    if enabled:
+        assert calls == ["1"] and result["queue"]["state"] == "failed"
+        assert "went away" in result["queue"]["error"]
+    else:
+        assert calls == [] and "queue" not in result
