@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 
-from ml_backend.controls.base import ControlHandler, Region
+from ml_backend.controls.base import Region
 from ml_backend.controls.brush import brush_region
-from ml_backend.controls.choices import ChoicesHandler
+from ml_backend.controls.classifier_control import ClassifierControl
 from ml_backend.label_config import LabelConfigError, tag_float, tag_option
 from model_zoo.classifier import ImageClassifier
 
@@ -38,21 +38,9 @@ OPTIONS = {
 }
 
 
-class CamBrushHandler(ControlHandler):
+class CamBrushHandler(ClassifierControl):
     result_type = "brushlabels"
-
-    label_map = ChoicesHandler.label_map
-
-    @property
-    def labels(self) -> list[str]:
-        return list(self.control.labels)
-
-    @property
-    def model_name(self) -> str:
-        live = self.models.live_model(self.project)
-        if live is not None:
-            return str(live)
-        return tag_option(self.control, "model_name", self.settings.classifier_model)
+    live_for_this_control = False  # the classifier trained for the <Choices> serves the masks too
 
     def _option(self, attribute: str) -> str:
         field, _ = OPTIONS[attribute]
@@ -107,31 +95,10 @@ class CamBrushHandler(ControlHandler):
         return load_sam(self.settings.sam_checkpoint, self.settings.sam_model_type, device)
 
     def check(self) -> None:
-        if not self.labels:
-            raise LabelConfigError(
-                f'<BrushLabels name="{self.control.name}"> has no <Label> values'
-            )
         config = self.cam_config
         if "sam" in config.refine:
             self.sam()
-        classes = self.classifier.classes
-        mapping = self.label_map(classes)
-        if not mapping:
-            raise LabelConfigError(
-                f'no label of <BrushLabels name="{self.control.name}"> matches a class of model '
-                f"{self.model_name!r}. Labels: {self.labels}; model classes: {classes}. Rename "
-                'the labels, add predicted_values="<class>" to a <Label>, or set model_name to '
-                "a model trained for these labels."
-            )
-        missing = [label for label in self.labels if label not in mapping]
-        if missing:
-            log.warning(
-                "BrushLabels %r: labels %s match no class of %s (classes: %s); no masks for them",
-                self.control.name,
-                missing,
-                self.model_name,
-                classes,
-            )
+        self.check_label_mapping(self.classifier.classes)
 
     def predict(self, images) -> list[list[Region]]:
         from model_zoo.refine import segment
