@@ -144,6 +144,14 @@ def run(args: argparse.Namespace) -> int:
             f"    {len(stored)} predictions stored in {seconds:.1f}s; model versions {dict(versions)}"
         )
         print(f"    predicted choices: {dict(labels.most_common())}")
+        masks = Counter(
+            label
+            for p in stored
+            for r in p.get("result") or []
+            if r.get("type") == "brushlabels"
+            for label in r.get("value", {}).get("brushlabels", [])
+        )
+        print(f"    defect mask regions (CAM): {dict(masks.most_common())}")
 
         print(
             f"\nLabel Studio: {ls.url}/projects/{project}/data\n"

@@ -116,7 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ml_backend.images import FetchLimits, ImageFetcher
+    from ml_backend.images import ImageFetcher
     from ml_backend.ls_project import client_for
     from ml_backend.settings import Settings, SettingsError
 
@@ -138,17 +138,7 @@ def run(args: argparse.Namespace) -> int:
         if not keys:
             project = client.projects.get(id=args.project)
             keys = image_keys(getattr(project, "label_config", None)) or ["image"]
-        fetcher = ImageFetcher(
-            settings.label_studio_url,
-            settings.api_key,
-            allowed_hosts=settings.allowed_image_hosts,
-            local_files_root=settings.local_files_root or None,
-            limits=FetchLimits(
-                max_bytes=settings.max_image_bytes,
-                max_pixels=settings.max_image_pixels,
-                timeout_s=settings.image_timeout,
-            ),
-        )
+        fetcher = ImageFetcher.from_settings(settings)
         counts = export_images(
             client, fetcher, args.project, args.out, keys=keys, progress=not args.quiet
         )

@@ -95,3 +95,28 @@ def predictions(client: LabelStudio, project_id: int) -> list[dict]:
         p.model_dump() if hasattr(p, "model_dump") else dict(p)
         for p in client.predictions.list(project=project_id)
     ]
+
+
+def annotate_choices(
+    client: LabelStudio,
+    task_id: int,
+    choices: Sequence[str],
+    *,
+    from_name: str,
+    to_name: str = "image",
+) -> int:
+    """Submit an annotation with one Choices result (as an annotator would); fires the webhooks."""
+    annotation = client.annotations.create(
+        id=task_id,
+        result=[
+            {
+                "from_name": from_name,
+                "to_name": to_name,
+                "type": "choices",
+                "value": {"choices": list(choices)},
+            }
+        ],
+        was_cancelled=False,
+        lead_time=1.0,
+    )
+    return int(annotation.id)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from ml_backend import __main__ as cli
 from ml_backend import queue_order
-from ml_backend.ls_project import client_for, create_project, import_tasks
+from ml_backend.ls_project import annotate_choices, client_for, create_project, import_tasks
 from model_zoo.synth import render_sample
 
 CLASSES = {
@@ -65,23 +65,7 @@ def project(tmp_path_factory, label_studio, legacy_token, local_files_root):
     for task_id, (title, _, labeled) in zip(ids, rows, strict=True):
         truth[task_id] = (title, labeled)
         if labeled:
-            r = requests.post(
-                f"{label_studio.url}/api/tasks/{task_id}/annotations/",
-                headers=label_studio.auth_headers(),
-                json={
-                    "result": [
-                        {
-                            "from_name": "defect",
-                            "to_name": "image",
-                            "type": "choices",
-                            "value": {"choices": [title]},
-                        }
-                    ],
-                    "was_cancelled": False,
-                },
-                timeout=30,
-            )
-            r.raise_for_status()
+            annotate_choices(client, task_id, [title], from_name="defect")
     work = tmp_path_factory.mktemp("queue-backend")
     env = {
         "LABEL_STUDIO_URL": label_studio.url,

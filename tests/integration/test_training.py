@@ -17,6 +17,7 @@ from PIL import Image
 
 from ml_backend.local_backend import LocalBackend
 from ml_backend.ls_project import (
+    annotate_choices,
     client_for,
     connect_backend,
     create_project,
@@ -75,24 +76,7 @@ def trained(tmp_path_factory, isolated_env, label_studio, legacy_token, local_fi
         for task_id, (title, _, labeled) in zip(ids, rows, strict=True):
             truth[task_id] = (title, labeled)
             if labeled:
-                r = requests.post(
-                    f"{label_studio.url}/api/tasks/{task_id}/annotations/",
-                    headers=label_studio.auth_headers(),
-                    json={
-                        "result": [
-                            {
-                                "from_name": "defect",
-                                "to_name": "image",
-                                "type": "choices",
-                                "value": {"choices": [title]},
-                            }
-                        ],
-                        "was_cancelled": False,
-                        "lead_time": 1.0,
-                    },
-                    timeout=30,
-                )
-                r.raise_for_status()
+                annotate_choices(client, task_id, [title], from_name="defect")
         started = time.monotonic()
         train = requests.post(
             f"{label_studio.url}/api/ml/{ml_id}/train",
