@@ -44,6 +44,7 @@ import torch
 from PIL import Image, ImageOps
 
 from model_zoo.dataset import is_image_file, open_image
+from model_zoo.device import resolve_device
 from model_zoo.registry import ZOO, default_model_dir, resolve, zoo_local_dir
 
 log = logging.getLogger(__name__)
@@ -295,9 +296,10 @@ def reconstruct(model, pixels: torch.Tensor, seed: int = 0) -> dict[str, torch.T
     n_patches = model.vit.embeddings.patch_embeddings.num_patches
     generator = torch.Generator().manual_seed(seed)
     noise = torch.rand(pixels.shape[0], n_patches, generator=generator)
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        out = model(pixel_values=pixels, noise=noise)
-        pred = out.logits
+        out = model(pixel_values=pixels.to(device), noise=noise.to(device))
+        pred = out.logits.cpu()
         if model.config.norm_pix_loss:  # predictions are per-patch normalised: undo with the
             target = model.patchify(pixels)  # statistics of the true patches (as in the paper)
             mean = target.mean(dim=-1, keepdim=True)
@@ -305,7 +307,7 @@ def reconstruct(model, pixels: torch.Tensor, seed: int = 0) -> dict[str, torch.T
             pred = pred * (var + 1.0e-6) ** 0.5 + mean
         recon = model.unpatchify(pred)
         p = model.config.patch_size
-        mask = out.mask.unsqueeze(-1).repeat(1, 1, p * p * 3)
+        mask = out.mask.cpu().unsqueeze(-1).repeat(1, 1, p * p * 3)
         mask = model.unpatchify(mask)  # 1 where masked
     std = torch.tensor(STD).view(1, 3, 1, 1)
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
@@ -360,6 +362,7 @@ class PretrainConfig:
     checkpoint_every: int = 100  # steps (and at every epoch's end)
     progress: bool = True
     restart: bool = False
+    device: str = "auto"  # auto (CUDA if visible), cpu, cuda or cuda:N
 
 
 @dataclass
@@ -496,6 +499,8 @@ def pretrain(
         "images": n,
     }
 
+    device = resolve_device(config.device)
+    model.to(device)
     decay = [p for nm, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for nm, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -571,7 +576,7 @@ def pretrain(
                 generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
                 x = _augment(pixels_u8[idx], size, generator)
                 noise = torch.rand(len(idx), n_patches, generator=generator)
-                loss = model(pixel_values=x, noise=noise).loss
+                loss = model(pixel_values=x.to(device), noise=noise.to(device)).loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -747,6 +752,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint-every", type=int, default=100, help="steps between checkpoints"
     )
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
         "--model-dir",
         default=None,
@@ -800,6 +806,7 @@ def run(args: argparse.Namespace) -> int:
                 checkpoint_every=max(1, args.checkpoint_every),
                 progress=not args.quiet,
                 restart=args.restart,
+                device=args.device,
             ),
             model_dir=model_dir,
         )
