@@ -349,6 +349,19 @@ def score_tasks(state, handler, tasks: list[dict], *, strategy: str, minority: t
     return ordered, by_id, details
 
 
+def stored_prelabels(tasks: list[dict], version: str) -> dict[int, list[dict]]:
+    """Results of each task's stored prediction made by classifier ``version`` (the backend's
+    model versions join the versions of the models a config uses with ``+``)."""
+    found: dict[int, list[dict]] = {}
+    for task in tasks:
+        for prediction in task.get("predictions") or []:
+            if not isinstance(prediction, dict) or not prediction.get("result"):
+                continue
+            if version in str(prediction.get("model_version") or "").split("+"):
+                found[int(task["id"])] = prediction["result"]
+    return found
+
+
 def reorder_project(
     state, project: str, *, strategy: str | None = None, minority: tuple[str, ...] | None = None
 ) -> dict[str, Any]:
@@ -377,6 +390,11 @@ def reorder_project(
     if not ordered:
         log.info("project %s: %s", project, info["note"])
         return {"state": "skipped", "reason": info["note"]}
+    # annotators see the round's predictions as pre-labels: reuse the full ones (choices and
+    # masks) that re-prediction stored for this model version; the choice alone where none is
+    full = stored_prelabels(tasks, info["model_version"])
+    results = {task_id: full.get(task_id, result) for task_id, result in results.items()}
+    info["full_prelabels"] = sum(task_id in full for task_id in results)
     scored_in = time.perf_counter() - started
     applied = apply_order(client, int(project), ordered, results, settings=settings)
     summary = {
