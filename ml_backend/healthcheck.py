@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sys
 import urllib.request
 
+from ml_backend.settings import Settings
+
 
 def main() -> int:
-    port = os.environ.get("PORT", "9090")
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/health")
-    user, password = os.environ.get("BASIC_AUTH_USER"), os.environ.get("BASIC_AUTH_PASS")
-    if user and password:
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    settings = Settings.from_env()
+    request = urllib.request.Request(f"http://127.0.0.1:{settings.port}/health")
+    if settings.basic_auth_enabled:
+        credentials = f"{settings.basic_auth_user}:{settings.basic_auth_pass}"
+        token = base64.b64encode(credentials.encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
         with urllib.request.urlopen(request, timeout=4) as response:
