@@ -329,7 +329,7 @@ def other(servers, ls) -> FakeImageHost:
     return servers[1]
 
 
-FAST = FetchLimits(timeout_s=2.0)
+FAST = FetchLimits(timeout_s=10.0)  # generous: a loaded CI machine must not time out
 
 
 @pytest.fixture(autouse=True)
@@ -833,7 +833,7 @@ def test_overall_deadline(ls, path):
     start = time.monotonic()
     err = fetch_error(fetcher.fetch_bytes, f"{ls.url}{path}")
     assert err.reason == "timeout"
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 3.0  # the endpoints take 5 s
 
 
 def test_server_error_is_http_error(fetcher, ls):

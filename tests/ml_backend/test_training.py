@@ -219,7 +219,7 @@ def test_a_transient_outage_loses_no_trigger(tmp_path, fake_ls, monkeypatch):
     _, state = backend(tmp_path, LS_RETRIES="1")
     scheduler = state.scheduler
     scheduler.trigger("9", "START_TRAINING")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while JobRecords(state.settings.model_dir / "jobs").read("9").get("state") != "failed":
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -250,7 +250,7 @@ def test_webhook_answers_at_once_and_debounces(tmp_path, monkeypatch):
     third = client.post("/webhook", json=event).get_json()
     assert third["status"] == "training"
     # the round is running in the background and the webhook still answers
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while not calls:
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -258,7 +258,7 @@ def test_webhook_answers_at_once_and_debounces(tmp_path, monkeypatch):
     assert during.status_code == 200
     assert len(calls) == 1  # never two rounds of one project at once
     release.set()
-    assert state.scheduler.wait_idle(timeout=10)
+    assert state.scheduler.wait_idle(timeout=60)
     assert calls == ["2", "2"]  # the trigger that came during the round was not lost
     assert (
         client.post("/webhook", json={"action": "TASKS_CREATED", "project": {"id": 2}}).get_json()[
@@ -276,7 +276,7 @@ def test_quiet_period_starts_a_round(tmp_path, monkeypatch):
     )
     _, state = backend(tmp_path, TRAIN_AFTER_ANNOTATIONS="100", TRAIN_QUIET_SECONDS="0.2")
     assert state.scheduler.trigger("1", "ANNOTATION_UPDATED")["status"] == "queued"
-    assert done.wait(5)
+    assert done.wait(30)
 
 
 def test_project_lock_is_exclusive_across_holders(tmp_path):
