@@ -107,8 +107,18 @@ def test_a_training_round_runs_the_queue_round_when_enabled_and_survives_its_fai
 def test_the_round_reuses_full_stored_prelabels_of_the_same_model():
     from ml_backend.queue_order import stored_prelabels
 
-    choice = {"type": "choices", "from_name": "defect", "to_name": "image", "value": {"choices": ["Rust"]}}
-    mask = {"type": "brushlabels", "from_name": "defect_mask", "to_name": "image", "value": {"rle": [1]}}
+    choice = {
+        "type": "choices",
+        "from_name": "defect",
+        "to_name": "image",
+        "value": {"choices": ["Rust"]},
+    }
+    mask = {
+        "type": "brushlabels",
+        "from_name": "defect_mask",
+        "to_name": "image",
+        "value": {"rle": [1]},
+    }
     tasks = [
         {"id": 1, "predictions": [{"model_version": "p3-v2", "result": [choice, mask]}]},
         {"id": 2, "predictions": [{"model_version": "p3-v2+clipseg-x", "result": [mask]}]},
