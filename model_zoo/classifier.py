@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_zoo.device import resolve_device
+from model_zoo.device import place
 from model_zoo.registry import ModelSource, resolve
 
 log = logging.getLogger(__name__)
@@ -70,11 +70,7 @@ class ImageClassifier:
     def device(self) -> torch.device:
         """The device the model runs on; resolved (and the model moved) on first access."""
         if self._device is None:
-            device = resolve_device(self.device_setting)
-            self.model.to(device)
-            self.model.eval()
-            self._device = device
-            log.info("classifier %s on %s", self.version, device)
+            self._device = place(self.model, self.device_setting, f"classifier {self.version}")
         return self._device
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:

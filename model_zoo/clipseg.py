@@ -39,7 +39,7 @@ import torch
 from PIL import Image
 
 from model_zoo.classifier import ModelLoadError, _local_version
-from model_zoo.device import resolve_device
+from model_zoo.device import place
 from model_zoo.registry import ModelSource, resolve
 
 log = logging.getLogger(__name__)
@@ -228,11 +228,7 @@ class ClipSeg:
     def device(self) -> torch.device:
         """Resolved (and the model moved there) on first use, so a forked worker initialises CUDA."""
         if self._device is None:
-            device = resolve_device(self.device_setting)
-            self.model.to(device)
-            self.model.eval()
-            self._device = device
-            log.info("clipseg %s on %s", self.version, device)
+            self._device = place(self.model, self.device_setting, f"clipseg {self.version}")
         return self._device
 
     @property

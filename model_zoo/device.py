@@ -6,7 +6,11 @@ used, which under gunicorn is after the worker has forked (CUDA does not survive
 
 from __future__ import annotations
 
+import logging
+
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(setting: str | None = "auto") -> torch.device:
@@ -28,3 +32,12 @@ def resolve_device(setting: str | None = "auto") -> torch.device:
             )
         return device
     raise ValueError(f"DEVICE must be auto, cpu, cuda or cuda:N, not {setting!r}")
+
+
+def place(model: torch.nn.Module, setting: str | None, what: str) -> torch.device:
+    """Move ``model`` to the device ``setting`` names, in eval mode; for lazy first-use moves."""
+    device = resolve_device(setting)
+    model.to(device)
+    model.eval()
+    log.info("%s on %s", what, device)
+    return device
