@@ -23,7 +23,7 @@ root>`` only for files covered by a Local Storage of the project, and the storag
 imported directly with ``{"data": {"image": "/data/local-files/?d=my-test/a.png"}}`` once the
 storage exists.
 
-``backend_server`` starts our ML backend (gunicorn) on a free port and stops it after the test.
+``tests/integration/backends.py`` starts our ML backend (gunicorn) on a free port.
 """
 
 from __future__ import annotations
@@ -33,12 +33,10 @@ from pathlib import Path
 
 import pytest
 
-from ml_backend.local_backend import LocalBackend as BackendServer
 from ml_backend.local_label_studio import (
     LabelStudioNotInstalled,
     LocalLabelStudio,
     default_venv,
-    find_free_port,
     install_hint,
 )
 
@@ -125,54 +123,3 @@ def ls_client_factory(label_studio: LocalLabelStudio) -> Callable[..., object]:
         return LabelStudio(base_url=label_studio.url, api_key=api_key or label_studio.legacy_token)
 
     return make
-
-
-@pytest.fixture
-def backend_server(
-    tmp_path_factory: pytest.TempPathFactory, isolated_env: dict[str, str]
-) -> Iterator[Callable[..., BackendServer]]:
-    """Factory: ``backend_server(env=None, *, label_studio=None, api_key=None, timeout=120)``.
-
-    Starts ``.venv/bin/gunicorn -c ml_backend/gunicorn.conf.py ml_backend.wsgi:app`` from the
-    repository root on a free port of 127.0.0.1 and waits for ``GET /health`` == 200. ``env`` is
-    added to the environment (PORT, LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY, MODEL_DIR,
-    CLASSIFIER_MODEL, LOG_LEVEL, WORKERS, THREADS, BASIC_AUTH_USER, BASIC_AUTH_PASS, ...).
-    Defaults: MODEL_DIR a fresh tmp dir, LOG_LEVEL=DEBUG, WORKERS=1, THREADS=4; with
-    ``label_studio=`` also LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (``api_key`` or the legacy
-    token). Returns a ``BackendServer`` (``.url``, ``.port``, ``.log_text()``, ``.auth``,
-    ``.auth_headers()``, ``.stop()``). Every server started is stopped when the test ends.
-    """
-    started: list[BackendServer] = []
-
-    def start(
-        env: dict[str, str] | None = None,
-        *,
-        label_studio: LocalLabelStudio | None = None,
-        api_key: str | None = None,
-        timeout: float = 120,
-    ) -> BackendServer:
-        workdir = tmp_path_factory.mktemp("backend")
-        full = dict(isolated_env)
-        full.update(
-            {
-                "MODEL_DIR": str(workdir / "models"),
-                "LOG_LEVEL": "DEBUG",
-                "WORKERS": "1",
-                "THREADS": "4",
-            }
-        )
-        if label_studio is not None:
-            full["LABEL_STUDIO_URL"] = label_studio.url
-            full["LABEL_STUDIO_API_KEY"] = api_key or label_studio.legacy_token
-        full.update(env or {})
-        port = int(full["PORT"]) if full.get("PORT") else find_free_port()
-        full["PORT"] = str(port)
-        server = BackendServer(env=full, log_path=workdir / "backend.log", port=port)
-        started.append(server)
-        return server.start(timeout=timeout)
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.stop()

@@ -16,7 +16,6 @@ import torch
 from label_studio_sdk.label_interface import LabelInterface
 
 from ml_backend.controls.brush import decode_mask
-from ml_backend.local_backend import LocalBackend
 from ml_backend.ls_project import (
     client_for,
     connect_backend,
@@ -26,6 +25,7 @@ from ml_backend.ls_project import (
     upload_images,
 )
 from tests.images import random_image
+from tests.integration.backends import start_backend
 
 REPO = Path(__file__).resolve().parents[2]
 DEFECTS_XML = (REPO / "label_config" / "defects.xml").read_text()
@@ -47,20 +47,16 @@ def crack_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory, isolated_env, label_studio, legacy_token, crack_model):
-    work = tmp_path_factory.mktemp("cam-backend")
-    backend = LocalBackend(
-        env={
-            **isolated_env,
-            "LABEL_STUDIO_URL": label_studio.url,
-            "LABEL_STUDIO_API_KEY": legacy_token,
-            "MODEL_DIR": str(work / "models"),
-            "CLASSIFIER_MODEL": str(crack_model),
-            "CAM_METHOD": "gradcam++",
-            "CAM_MIN_AREA": "16",
-            "THREADS": "2",
-        },
-        log_path=work / "backend.log",
-    ).start(timeout=180)
+    backend = start_backend(
+        tmp_path_factory,
+        isolated_env,
+        label_studio,
+        legacy_token,
+        CLASSIFIER_MODEL=str(crack_model),
+        CAM_METHOD="gradcam++",
+        CAM_MIN_AREA="16",
+        THREADS="2",
+    )
     try:
         uploads = tmp_path_factory.mktemp("cam-uploads")
         paths = []

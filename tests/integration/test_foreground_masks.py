@@ -27,6 +27,7 @@ from ml_backend.ls_project import (
     upload_images,
 )
 from tests.images import random_image
+from tests.integration.backends import start_backend
 
 REPO = Path(__file__).resolve().parents[2]
 FOREGROUND_XML = (REPO / "label_config" / "foreground.xml").read_text()
@@ -51,26 +52,11 @@ def images(tmp_path_factory, local_files_root):
     return paths, local
 
 
-def _start(tmp_path_factory, isolated_env, label_studio, token):
-    from ml_backend.local_backend import LocalBackend
-
-    work = tmp_path_factory.mktemp("fg-backend")
-    env = {
-        **isolated_env,
-        "LABEL_STUDIO_URL": label_studio.url,
-        "LABEL_STUDIO_API_KEY": token,
-        "MODEL_DIR": str(work / "models"),
-        "CLASSIFIER_MODEL": "tiny-vit",
-        "CLIPSEG_MODEL": "tiny-clipseg",
-        "LOG_LEVEL": "INFO",
-        "THREADS": "4",
-    }
-    return LocalBackend(env=env, log_path=work / "backend.log").start(timeout=180)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, isolated_env, label_studio, legacy_token):
-    srv = _start(tmp_path_factory, isolated_env, label_studio, legacy_token)
+    srv = start_backend(
+        tmp_path_factory, isolated_env, label_studio, legacy_token, CLIPSEG_MODEL="tiny-clipseg"
+    )
     yield srv
     srv.stop()
 

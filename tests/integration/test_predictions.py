@@ -14,7 +14,6 @@ import pytest
 import requests
 from label_studio_sdk.label_interface import LabelInterface
 
-from ml_backend.local_backend import LocalBackend
 from ml_backend.ls_project import (
     client_for,
     connect_backend,
@@ -25,6 +24,7 @@ from ml_backend.ls_project import (
     upload_images,
 )
 from tests.images import random_image
+from tests.integration.backends import start_backend
 
 REPO = Path(__file__).resolve().parents[2]
 DEFECTS_XML = (REPO / "label_config" / "defects.xml").read_text()
@@ -45,23 +45,6 @@ def image_files(tmp_path_factory, local_files_root):
     for i in range(3):
         random_image(140, 100 + 10 * i, seed=10 + i).save(local / f"pier-{i}.png")
     return upload_paths, local
-
-
-def start_backend(
-    tmp_path_factory, isolated_env, label_studio, api_key, local_root=None, **extra
-) -> LocalBackend:
-    work = tmp_path_factory.mktemp("backend")
-    env = {
-        **isolated_env,
-        "LABEL_STUDIO_URL": label_studio.url,
-        "LABEL_STUDIO_API_KEY": api_key,
-        "MODEL_DIR": str(work / "models"),
-        "CLASSIFIER_MODEL": "tiny-vit",
-        "LOG_LEVEL": "INFO",
-        "THREADS": "4",
-        **extra,
-    }
-    return LocalBackend(env=env, log_path=work / "backend.log").start(timeout=180)
 
 
 @pytest.fixture(scope="module", params=["legacy_token", "personal_access_token"])

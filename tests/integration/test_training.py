@@ -15,7 +15,6 @@ import pytest
 import requests
 from PIL import Image
 
-from ml_backend.local_backend import LocalBackend
 from ml_backend.ls_project import (
     annotate_choices,
     client_for,
@@ -25,6 +24,7 @@ from ml_backend.ls_project import (
     predictions,
 )
 from model_zoo.synth import render_sample
+from tests.integration.backends import start_backend
 
 CLASSES = {"Algae": "algae", "Rust": "rust", "No defect": "no_defect"}
 CONFIG = (
@@ -37,21 +37,15 @@ LABELED, HELD_OUT = 14, 6
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, isolated_env, label_studio, legacy_token, local_files_root):
-    work = tmp_path_factory.mktemp("training-backend")
-    backend = LocalBackend(
-        env={
-            **isolated_env,
-            "LABEL_STUDIO_URL": label_studio.url,
-            "LABEL_STUDIO_API_KEY": legacy_token,
-            "MODEL_DIR": str(work / "models"),
-            "CLASSIFIER_MODEL": "tiny-vit",
-            "TRAIN_AFTER_ANNOTATIONS": "1000",  # only "Start Training" trains in this test
-            "TRAIN_QUIET_SECONDS": "0",
-            "TRAIN_EPOCHS": "25",
-            "LOG_LEVEL": "INFO",
-        },
-        log_path=work / "backend.log",
-    ).start(timeout=180)
+    backend = start_backend(
+        tmp_path_factory,
+        isolated_env,
+        label_studio,
+        legacy_token,
+        TRAIN_AFTER_ANNOTATIONS="1000",  # only "Start Training" trains in this test
+        TRAIN_QUIET_SECONDS="0",
+        TRAIN_EPOCHS="25",
+    )
     try:
         folder = local_files_root / "training"
         folder.mkdir(exist_ok=True)
