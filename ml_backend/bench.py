@@ -22,6 +22,8 @@ from tempfile import TemporaryDirectory
 import numpy as np
 from PIL import Image
 
+from model_zoo.table import format_table
+
 CONFIG = """<View><Image name="image" value="$image"/>
 <Choices name="defect" toName="image" choice="single">{choices}</Choices></View>"""
 LABELS = [
@@ -144,11 +146,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"\n/predict path vs bare forward pass, CPU, torch threads={torch.get_num_threads()}, median of {args.repeats}"
     )
-    cols = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.ljust(widths[c]) for c in cols))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    print(format_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

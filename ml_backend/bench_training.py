@@ -17,6 +17,8 @@ import time
 import numpy as np
 from PIL import Image
 
+from model_zoo.table import format_table
+
 CLASSES = ["algae", "rust", "no_defect"]
 
 
@@ -90,14 +92,6 @@ def bench_webhook(events: int) -> dict:
     }
 
 
-def _table(rows: list[dict]) -> None:
-    cols = list(rows[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.ljust(widths[c]) for c in cols))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="tiny-vit,random-vit-base")
     parser.add_argument("--labels", default="30,60,120", help="labeled images per round")
@@ -117,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"\ntraining round vs labels (fine-tuning part), CPU, torch threads={torch.get_num_threads()}, 128 px images"
     )
-    _table(rows)
+    print(format_table(rows))
     print("\n/webhook answer time (in process)")
-    _table([bench_webhook(args.events)])
+    print(format_table([bench_webhook(args.events)]))
     return 0

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model_zoo.table import format_table
+
 
 @dataclass(frozen=True)
 class ZooEntry:
@@ -329,10 +331,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    columns = ["name", "family", "input_size", "source", "licence"]
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in columns))
+    print(format_table(rows, ["name", "family", "input_size", "source", "licence"]))
     print("\nPlace downloaded weights under $MODEL_DIR/zoo/<name>/ to use an entry offline.")
     return 0
