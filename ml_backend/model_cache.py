@@ -28,6 +28,7 @@ class ModelCache:
         self._guard = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}
         self.store = ModelStore(settings.model_dir / "store", keep=settings.keep_versions)
+        self._trained_for: dict[Path, str | None] = {}  # version folder -> the control it serves
 
     @staticmethod
     def project_scope(project: str) -> str:
@@ -44,8 +45,9 @@ class ModelCache:
         if path is None:
             return None
         if control is not None:
-            meta = self.store.meta(path)
-            if meta.get("control") not in (None, control):
+            if path not in self._trained_for:  # a written version never changes: read it once
+                self._trained_for[path] = self.store.meta(path).get("control")
+            if self._trained_for[path] not in (None, control):
                 return None
         return path
 
