@@ -36,6 +36,6 @@ VOLUME ["/data/models"]
 EXPOSE 9090
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-m", "ml_backend.healthcheck"]
+  CMD ["python", "-m", "ml_backend.server.healthcheck"]
 
-CMD ["gunicorn", "-c", "ml_backend/gunicorn.conf.py", "ml_backend.wsgi:app"]
+CMD ["gunicorn", "-c", "ml_backend/server/gunicorn.conf.py", "ml_backend.server.wsgi:app"]

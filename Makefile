@@ -49,7 +49,7 @@ test: install lint
 	$(PY) -m pytest -q --timeout=900
 
 demo: install
-	$(PY) -m ml_backend.demo
+	$(PY) -m ml_backend.tools.demo
 
 bench: $(VENV)/.installed
 	$(PY) -m model_zoo bench predict

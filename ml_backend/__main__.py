@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None, help="interface (default: HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default: PORT or 9090)")
     sub.add_parser("check", help="load settings and the default model, print /health, exit")
-    from ml_backend import bench
+    from ml_backend.tools import bench_predict as bench
 
     bench_parser = sub.add_parser("bench", help="/predict latency vs bare forward pass")
     bench.add_arguments(bench_parser)
@@ -26,15 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     bench_training = sub.add_parser(
         "bench-training", help="training time per round vs labels; webhook answer time"
     )
-    from ml_backend import bench_training as bench_training_module
+    from ml_backend.tools import bench_training as bench_training_module
 
     bench_training_module.add_arguments(bench_training)
-    from ml_backend import export_images
+    from ml_backend.tools import export_images
 
     export_images.add_arguments(
         sub.add_parser("export-images", help="download a project's task images to a folder")
     )
-    from ml_backend import queue_order_cli
+    from ml_backend.tools import queue_commands as queue_order_cli
 
     queue_order_cli.add_arguments(
         sub.add_parser("reorder", help="order a project's labeling queue by acquisition (now)")
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in {"versions", "rollback"}:
         return _versions(args)
 
-    from ml_backend.app import create_app
+    from ml_backend.server.app import create_app
     from ml_backend.settings import Settings, SettingsError
 
     try:
@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _versions(args) -> int:
-    from ml_backend.model_cache import ModelCache
+    from ml_backend.serving.model_cache import ModelCache
     from ml_backend.settings import Settings
-    from model_zoo.model_store import ModelStore, StoreError
+    from model_zoo.storage.model_store import ModelStore, StoreError
 
     settings = Settings.from_env()
     store = ModelStore(settings.model_dir / "store", keep=settings.keep_versions)

@@ -1,6 +1,6 @@
-"""``python -m model_zoo COMMAND``: see :mod:`model_zoo.cli`."""
+"""``python -m model_zoo COMMAND``: see :mod:`model_zoo.commands.cli`."""
 
-from model_zoo.cli import main
+from model_zoo.commands.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

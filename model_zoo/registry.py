@@ -80,14 +80,14 @@ def _random_vit_base():
 
 
 def _random_vit_small():
-    from model_zoo import pretrain  # imported late: pretrain imports this module
+    from model_zoo.pretrain import mae as pretrain  # imported late: pretrain imports this module
 
     config = pretrain.encoder_config("small")
     return config, pretrain.vit_processor(config.image_size)
 
 
 def _build_mae_default(entry_dir: Path) -> Any:
-    from model_zoo import pretrain
+    from model_zoo.pretrain import mae as pretrain
 
     return pretrain.build_default(entry_dir)
 
@@ -108,7 +108,7 @@ def _tiny_convnext():
 
 
 def _clipseg_builder(size: str):
-    from model_zoo import clipseg  # imported late: clipseg imports this module
+    from model_zoo.clipseg import model as clipseg  # imported late: clipseg imports this module
 
     return clipseg._tiny_config() if size == "tiny" else clipseg._random_base_config()
 

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from werkzeug.serving import make_server
 
-from ml_backend.app import create_app
-from ml_backend.healthcheck import main as healthcheck
-from ml_backend.local_backend import LocalBackend
+from ml_backend.server.app import create_app
+from ml_backend.server.healthcheck import main as healthcheck
 from ml_backend.settings import SETTINGS
+from ml_backend.tools.local_backend import LocalBackend
 from tests.ml_backend.conftest import make_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +23,10 @@ def test_dockerfile_runs_the_tested_gunicorn_command():
     assert cmd, "Dockerfile has no exec-form CMD"
     args = yaml.safe_load(cmd.group(1))
     assert args[0] == "gunicorn"
-    assert args[1:3] == ["-c", "ml_backend/gunicorn.conf.py"] and args[-1] == "ml_backend.wsgi:app"
+    assert (
+        args[1:3] == ["-c", "ml_backend/server/gunicorn.conf.py"]
+        and args[-1] == "ml_backend.server.wsgi:app"
+    )
     tested = LocalBackend.command(Path("gunicorn"), 9090)
     assert tested[1:3] == args[1:3] and tested[-1] == args[-1]
 
@@ -32,7 +35,7 @@ def test_dockerfile_is_non_root_with_healthcheck_and_model_volume():
     users = re.findall(r"^USER (\S+)$", DOCKERFILE, flags=re.M)
     assert users and users[-1] not in {"root", "0"}
     assert re.search(
-        r'^HEALTHCHECK .*\\\n\s+CMD \["python", "-m", "ml_backend.healthcheck"\]',
+        r'^HEALTHCHECK .*\\\n\s+CMD \["python", "-m", "ml_backend.server.healthcheck"\]',
         DOCKERFILE,
         flags=re.M,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ml_backend.model_cache import ModelCache
+from ml_backend.serving.model_cache import ModelCache
 from ml_backend.settings import Settings
 
 

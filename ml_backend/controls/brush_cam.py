@@ -1,7 +1,7 @@
 """``<BrushLabels>`` of defect classes on an ``<Image>``: masks from class-activation maps.
 
 For every class the classifier predicts at ``model_score_threshold`` or above, a CAM (grad-cam
-library) is turned into proposals (:mod:`model_zoo.refine`): one brush region per connected
+library) is turned into proposals (:mod:`model_zoo.cam.refine`): one brush region per connected
 component, at the image's original size, scored ``class probability x the map's peak inside the
 component``. Labels map to classifier classes as for ``<Choices>``: by name (case, spaces, ``-``
 and ``_`` ignored) or with ``predicted_values="class_a,class_b"`` on a ``<Label>``; labels that
@@ -24,8 +24,8 @@ import logging
 from ml_backend.controls.base import Region
 from ml_backend.controls.brush import brush_region
 from ml_backend.controls.classifier_control import ClassifierControl
-from ml_backend.label_config import LabelConfigError, tag_float, tag_option
-from model_zoo.classifier import ImageClassifier
+from ml_backend.controls.label_config import LabelConfigError, tag_float, tag_option
+from model_zoo.classifier.model import ImageClassifier
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class CamBrushHandler(ClassifierControl):
 
     @property
     def cam_config(self):
-        from model_zoo.refine import CamConfig
+        from model_zoo.cam.refine import CamConfig
 
         values = {a: self._option(a) for a in OPTIONS}
         where = ", ".join(f'{a}="{v}" [{OPTIONS[a][1]}]' for a, v in values.items())
@@ -84,7 +84,7 @@ class CamBrushHandler(ClassifierControl):
 
     def sam(self):
         from model_zoo.device import resolve_device
-        from model_zoo.sam import load_sam, sam_note
+        from model_zoo.sam.refiner import load_sam, sam_note
 
         note = sam_note(self.settings.sam_checkpoint, self.settings.sam_model_type)
         if note:
@@ -101,7 +101,7 @@ class CamBrushHandler(ClassifierControl):
         self.check_label_mapping(self.classifier.classes)
 
     def predict(self, images) -> list[list[Region]]:
-        from model_zoo.refine import segment
+        from model_zoo.cam.refine import segment
 
         classifier = self.classifier
         mapping = self.label_map(classifier.classes)

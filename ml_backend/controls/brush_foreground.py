@@ -28,10 +28,9 @@ import numpy as np
 
 from ml_backend.controls.base import ControlHandler, Region
 from ml_backend.controls.brush import brush_region
-from ml_backend.label_config import LabelConfigError, label_aliases, tag_float, tag_option
-from model_zoo.classifier import canonical_class_name
-from model_zoo.clipseg import ClipSeg, PromptError
-from model_zoo.ensembles import (
+from ml_backend.controls.label_config import LabelConfigError, label_aliases, tag_float, tag_option
+from model_zoo.classifier.model import canonical_class_name
+from model_zoo.clipseg.ensembles import (
     COMBINE_RULES,
     UNCERTAINTY_KINDS,
     Ensemble,
@@ -39,6 +38,7 @@ from model_zoo.ensembles import (
     segment_foreground,
     split_prompts,
 )
+from model_zoo.clipseg.model import ClipSeg, PromptError
 
 log = logging.getLogger(__name__)
 

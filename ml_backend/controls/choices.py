@@ -14,8 +14,8 @@ import numpy as np
 
 from ml_backend.controls.base import Region
 from ml_backend.controls.classifier_control import ClassifierControl
-from ml_backend.label_config import tag_float
-from model_zoo.classifier import ImageClassifier
+from ml_backend.controls.label_config import tag_float
+from model_zoo.classifier.model import ImageClassifier
 
 
 class ChoicesHandler(ClassifierControl):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from ml_backend.controls.base import ControlHandler
-from ml_backend.label_config import LabelConfigError, label_aliases, tag_option
-from model_zoo.classifier import canonical_class_name
+from ml_backend.controls.label_config import LabelConfigError, label_aliases, tag_option
+from model_zoo.classifier.model import canonical_class_name
 
 log = logging.getLogger(__name__)
 

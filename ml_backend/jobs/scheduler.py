@@ -7,7 +7,7 @@
 
 Runners: by default a background thread of this process; with ``REDIS_URL`` the round is an RQ
 job (``rq worker fm-inspect``) so that training runs on other machines. Either way the round holds
-the project's lock (:class:`ml_backend.jobs.ProjectLock`) and records its state in
+the project's lock (:class:`ml_backend.jobs.records.ProjectLock`) and records its state in
 ``$MODEL_DIR/jobs``. A trigger that arrives during a round is not lost: another round follows.
 A round that fails because Label Studio is unreachable is retried with back-off.
 """
@@ -21,9 +21,9 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ml_backend import metrics
-from ml_backend.jobs import JobRecords, ProjectLock
-from ml_backend.trainer import LabelStudioUnavailable, TrainingSkipped, train_project
+from ml_backend.jobs.records import JobRecords, ProjectLock
+from ml_backend.server import metrics
+from ml_backend.training.trainer import LabelStudioUnavailable, TrainingSkipped, train_project
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class _Pending:
 
 def run_job(project: str) -> dict:
     """RQ entry point: build the backend state in the worker process and run one round."""
-    from ml_backend.app import BackendState
+    from ml_backend.server.app import BackendState
     from ml_backend.settings import Settings
 
     state = BackendState(Settings.from_env())
@@ -108,7 +108,7 @@ def run_round(state, project: str) -> dict:
             live_version=summary["version"],
         )
         if settings.queue_ordering:  # never fails the round: the new version is live already
-            from ml_backend.queue_order import run_queue_round
+            from ml_backend.queue.order import run_queue_round
 
             summary["queue"] = run_queue_round(state, project)
             records.update(project, queue=summary["queue"])
@@ -177,7 +177,7 @@ class TrainingScheduler:
         self.records.update(project, state="queued", reason=reason, queued_at=time.time())
         log.info("project %s: training round queued (%s)", project, reason)
         if self._queue is not None:
-            self._queue.enqueue("ml_backend.scheduler.run_job", project, job_timeout=6 * 3600)
+            self._queue.enqueue("ml_backend.jobs.scheduler.run_job", project, job_timeout=6 * 3600)
             pending.running = False
             return
         self._pool.submit(self._run, project)

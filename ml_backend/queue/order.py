@@ -40,13 +40,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ml_backend import trainer
-from ml_backend.annotations import build_training_set, iter_tasks
-from ml_backend.images import ImageFetchError
-from ml_backend.trainer import TrainingSkipped, _choices_handler, with_retries
+from ml_backend.images.fetcher import ImageFetchError
+from ml_backend.training import trainer
+from ml_backend.training.annotations import build_training_set, iter_tasks
+from ml_backend.training.trainer import TrainingSkipped, _choices_handler, with_retries
 from model_zoo.acquisition import AcquisitionContext, acquisition_order, get_strategy
 from model_zoo.acquisition.bald import dropout_rate, mc_dropout_probabilities
-from model_zoo.feature_cache import FeatureCache, cached_embeddings
+from model_zoo.storage.feature_cache import FeatureCache, cached_embeddings
 
 log = logging.getLogger(__name__)
 

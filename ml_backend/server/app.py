@@ -18,19 +18,20 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ml_backend import __version__, metrics
-from ml_backend.images import ImageFetcher
-from ml_backend.label_config import LabelConfigError
-from ml_backend.model_cache import ModelCache
-from ml_backend.predictor import Predictor
+from ml_backend import __version__
+from ml_backend.controls.label_config import LabelConfigError
+from ml_backend.images.fetcher import ImageFetcher
+from ml_backend.server import metrics
+from ml_backend.server.webhook import handle_event, project_id
+from ml_backend.serving.model_cache import ModelCache
+from ml_backend.serving.predictor import Predictor
 from ml_backend.settings import Settings
-from ml_backend.webhook import handle_event, project_id
-from model_zoo.classifier import ModelLoadError
-from model_zoo.sam import sam_note
+from model_zoo.classifier.model import ModelLoadError
+from model_zoo.sam.refiner import sam_note
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LABEL_CONFIG = Path(__file__).resolve().parent.parent / "label_config" / "defects.xml"
+DEFAULT_LABEL_CONFIG = Path(__file__).resolve().parents[2] / "label_config" / "defects.xml"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
@@ -51,7 +52,7 @@ class BackendState:
     def scheduler(self):
         """The training scheduler, started on first use (not in RQ workers, which never ask)."""
         if self._scheduler is None:
-            from ml_backend.scheduler import TrainingScheduler
+            from ml_backend.jobs.scheduler import TrainingScheduler
 
             self._scheduler = TrainingScheduler(self)
         return self._scheduler

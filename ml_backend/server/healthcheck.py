@@ -1,4 +1,4 @@
-"""Container health check: ``python -m ml_backend.healthcheck`` exits 0 when /health answers UP.
+"""Container health check: ``python -m ml_backend.server.healthcheck`` exits 0 when /health answers UP.
 
 Uses the same PORT and basic-auth settings as the server, so it works with auth switched on.
 """

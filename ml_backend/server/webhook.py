@@ -24,8 +24,8 @@ def project_id(body: dict[str, Any]) -> str | None:
 
 
 def handle_event(body: dict[str, Any], state) -> tuple[int, dict[str, Any]]:
-    from ml_backend import metrics
-    from ml_backend.scheduler import TRAINING_EVENTS
+    from ml_backend.jobs.scheduler import TRAINING_EVENTS
+    from ml_backend.server import metrics
 
     action = body.get("action")
     if not isinstance(action, str) or not action:

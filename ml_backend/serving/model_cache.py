@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ml_backend.settings import Settings
-from model_zoo.classifier import ImageClassifier, load_classifier
-from model_zoo.clipseg import ClipSeg, load_clipseg
-from model_zoo.model_store import ModelStore
+from model_zoo.classifier.model import ImageClassifier, load_classifier
+from model_zoo.clipseg.model import ClipSeg, load_clipseg
+from model_zoo.storage.model_store import ModelStore
 
 log = logging.getLogger(__name__)
 

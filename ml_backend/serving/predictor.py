@@ -18,9 +18,14 @@ from typing import Any
 from PIL import Image
 
 from ml_backend.controls import CONTROL_HANDLERS, ControlHandler, handler_class
-from ml_backend.images import ImageFetcher, ImageFetchError
-from ml_backend.label_config import LabelConfigError, image_objects, parse_label_config, tag_flag
-from ml_backend.model_cache import ModelCache
+from ml_backend.controls.label_config import (
+    LabelConfigError,
+    image_objects,
+    parse_label_config,
+    tag_flag,
+)
+from ml_backend.images.fetcher import ImageFetcher, ImageFetchError
+from ml_backend.serving.model_cache import ModelCache
 from ml_backend.settings import Settings
 
 log = logging.getLogger(__name__)

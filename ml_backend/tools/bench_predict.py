@@ -60,7 +60,7 @@ def _images(n: int, size: int, seed: int) -> list[Image.Image]:
 
 
 def bench_model(model: str, n_images: int, batch: int, size: int, repeats: int) -> dict:
-    from ml_backend.app import create_app
+    from ml_backend.server.app import create_app
     from ml_backend.settings import Settings
 
     with TemporaryDirectory() as tmp:

@@ -23,7 +23,7 @@ CLASSES = ["algae", "rust", "no_defect"]
 
 
 def _examples(n: int, seed: int = 0) -> list[tuple[Image.Image, int]]:
-    from model_zoo.synth import render_sample
+    from model_zoo.data.synth import render_sample
 
     rng = np.random.default_rng(seed)
     return [
@@ -32,8 +32,8 @@ def _examples(n: int, seed: int = 0) -> list[tuple[Image.Image, int]]:
 
 
 def bench_round(model: str, labels: int, epochs: int) -> dict:
-    from model_zoo.classifier import load_classifier
-    from model_zoo.training import TrainConfig, fine_tune
+    from model_zoo.classifier.model import load_classifier
+    from model_zoo.classifier.training import TrainConfig, fine_tune
 
     data = _examples(labels)
     cut = max(3, int(len(data) * 0.2))
@@ -59,7 +59,7 @@ def bench_round(model: str, labels: int, epochs: int) -> dict:
 
 
 def bench_webhook(events: int) -> dict:
-    from ml_backend.app import create_app
+    from ml_backend.server.app import create_app
     from ml_backend.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:

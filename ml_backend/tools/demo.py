@@ -1,4 +1,4 @@
-"""``make demo`` / ``python -m ml_backend.demo``: the whole loop on one machine, offline.
+"""``make demo`` / ``python -m ml_backend.tools.demo``: the whole loop on one machine, offline.
 
 1. writes synthetic concrete-inspection images (``python -m model_zoo synth``);
 2. fine-tunes the embedded foundation model ``fm-concrete-small`` on them (MAE-pretrained on
@@ -22,9 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ml_backend.local_backend import LocalBackend
-from ml_backend.local_label_studio import LocalLabelStudio, find_free_port
-from ml_backend.ls_project import (
+from ml_backend.labelstudio.project import (
     client_for,
     connect_backend,
     create_project,
@@ -33,8 +31,10 @@ from ml_backend.ls_project import (
     retrieve_predictions,
     upload_images,
 )
+from ml_backend.tools.local_backend import LocalBackend
+from ml_backend.tools.local_label_studio import LocalLabelStudio, find_free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LABEL_CONFIG = REPO_ROOT / "label_config" / "defects.xml"
 log = logging.getLogger("demo")
 
@@ -44,7 +44,7 @@ def step(text: str) -> None:
 
 
 def ensure_data(root: Path, n: int, seed: int) -> Path:
-    from model_zoo.synth import generate_dataset
+    from model_zoo.data.synth import generate_dataset
 
     synth = root / "files" / "synth"
     if not (synth / "tasks.json").is_file():
@@ -54,7 +54,7 @@ def ensure_data(root: Path, n: int, seed: int) -> Path:
 
 
 def ensure_model(root: Path, data: Path, epochs: int) -> Path:
-    from model_zoo.cli import main as zoo
+    from model_zoo.commands.cli import main as zoo
 
     out = root / "models" / "demo-classifier"
     if not (out / "fm_inspect.json").is_file():
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ml_backend.demo",
+        prog="python -m ml_backend.tools.demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

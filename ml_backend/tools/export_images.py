@@ -2,7 +2,7 @@
 
 Downloads the image of every task of a Label Studio project (any URL kind the backend reads:
 uploads, local files, cloud storage, http(s) on allowed hosts, data: URLs) with the backend's
-own :class:`~ml_backend.images.ImageFetcher`, using ``LABEL_STUDIO_URL`` and
+own :class:`~ml_backend.images.fetcher.ImageFetcher`, using ``LABEL_STUDIO_URL`` and
 ``LABEL_STUDIO_API_KEY`` from :mod:`ml_backend.settings`. The folder then feeds
 ``python -m model_zoo pretrain --images DIR`` (model_zoo itself never talks to Label Studio).
 
@@ -32,7 +32,7 @@ def image_keys(label_config: str | None) -> list[str]:
     """The task-data keys of the config's ``<Image>`` tags (``value="$image"`` -> ``image``)."""
     if not label_config:
         return []
-    from ml_backend.label_config import parse_label_config
+    from ml_backend.controls.label_config import parse_label_config
 
     keys = []
     try:
@@ -116,8 +116,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ml_backend.images import ImageFetcher
-    from ml_backend.ls_project import client_for
+    from ml_backend.images.fetcher import ImageFetcher
+    from ml_backend.labelstudio.project import client_for
     from ml_backend.settings import Settings, SettingsError
 
     try:

@@ -1,7 +1,7 @@
 """Run the backend under gunicorn as a child process (the demo and the integration tests).
 
-``LocalBackend(env, log_path).start()`` runs ``gunicorn -c ml_backend/gunicorn.conf.py
-ml_backend.wsgi:app`` from the repository root on 127.0.0.1, waits for ``GET /health`` and
+``LocalBackend(env, log_path).start()`` runs ``gunicorn -c ml_backend/server/gunicorn.conf.py
+ml_backend.server.wsgi:app`` from the repository root on 127.0.0.1, waits for ``GET /health`` and
 ``stop()`` ends its whole process group.
 """
 
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import requests
 
-from ml_backend.local_label_studio import find_free_port
+from ml_backend.tools.local_label_studio import find_free_port
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
 class LocalBackend:
-    """Our backend under gunicorn (``ml_backend.wsgi:app``), in its own process group."""
+    """Our backend under gunicorn (``ml_backend.server.wsgi:app``), in its own process group."""
 
     env: dict[str, str]
     log_path: Path
@@ -63,11 +63,11 @@ class LocalBackend:
         return [
             str(gunicorn),
             "-c",
-            "ml_backend/gunicorn.conf.py",
+            "ml_backend/server/gunicorn.conf.py",
             "-b",
             f"127.0.0.1:{port}",
             "--no-control-socket",
-            "ml_backend.wsgi:app",
+            "ml_backend.server.wsgi:app",
         ]
 
     def start(self, timeout: float = 120) -> LocalBackend:

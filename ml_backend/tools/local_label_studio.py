@@ -14,7 +14,7 @@ Typical use::
 
 or from the command line (foreground, Ctrl-C stops it)::
 
-    python -m ml_backend.local_label_studio --data-dir demo-data/label-studio --port 8080
+    python -m ml_backend.tools.local_label_studio --data-dir demo-data/label-studio --port 8080
 
 The server runs headless on 127.0.0.1 only, with a superuser created from ``username`` and
 ``password``, a fixed legacy API token (legacy tokens are enabled when the organization is first
@@ -40,7 +40,7 @@ from typing import IO
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LABEL_STUDIO_VERSION = "1.23.2"
 
 DEFAULT_USERNAME = "admin@fm-inspect.local"
@@ -463,7 +463,7 @@ class LocalLabelStudio:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m ml_backend.local_label_studio",
+        prog="python -m ml_backend.tools.local_label_studio",
         description="Run a local Label Studio in the foreground (Ctrl-C stops it).",
     )
     p.add_argument("--data-dir", type=Path, required=True, help="where Label Studio keeps its data")

@@ -1,6 +1,6 @@
 """``python -m ml_backend reorder --project ID`` and ``python -m ml_backend bench-queue``.
 
-``reorder`` runs one queue round now (see :mod:`ml_backend.queue_order`) with the backend's
+``reorder`` runs one queue round now (see :mod:`ml_backend.queue.order`) with the backend's
 settings (LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY, MODEL_DIR, ACQUISITION_STRATEGY, ...), under the
 project's training lock, and prints the summary as JSON.
 
@@ -33,9 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ml_backend.app import BackendState
-    from ml_backend.jobs import ProjectLock
-    from ml_backend.queue_order import QueueRoundFailed, reorder_project
+    from ml_backend.jobs.records import ProjectLock
+    from ml_backend.queue.order import QueueRoundFailed, reorder_project
+    from ml_backend.server.app import BackendState
     from ml_backend.settings import Settings, SettingsError
     from model_zoo.acquisition import AcquisitionError
 
@@ -88,8 +88,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def bench_apply(client, n_tasks: int, chunk: int, headers: dict, url: str) -> dict:
     import requests
 
-    from ml_backend.ls_project import create_project, import_tasks
-    from ml_backend.queue_order import apply_order
+    from ml_backend.labelstudio.project import create_project, import_tasks
+    from ml_backend.queue.order import apply_order
 
     project = create_project(client, f"bench-queue-{n_tasks}", BENCH_CONFIG)
     started = time.perf_counter()
@@ -131,9 +131,9 @@ def bench_apply(client, n_tasks: int, chunk: int, headers: dict, url: str) -> di
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from ml_backend.local_label_studio import LocalLabelStudio, default_venv
-    from ml_backend.ls_project import client_for
+    from ml_backend.labelstudio.project import client_for
     from ml_backend.settings import Settings
+    from ml_backend.tools.local_label_studio import LocalLabelStudio, default_venv
 
     ls = None
     if args.start_label_studio:

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ml_backend.annotations import build_training_set, iter_tasks
 from ml_backend.controls.choices import ChoicesHandler
 from ml_backend.settings import Settings
-from model_zoo.classifier import load_classifier
-from model_zoo.training import TrainConfig, fine_tune
+from ml_backend.training.annotations import build_training_set, iter_tasks
+from model_zoo.classifier.model import load_classifier
+from model_zoo.classifier.training import TrainConfig, fine_tune
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +71,7 @@ def ls_client(settings: Settings):
         raise RuntimeError(
             "training needs LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to read the annotations"
         )
-    from ml_backend.ls_project import client_for
+    from ml_backend.labelstudio.project import client_for
 
     return client_for(settings.label_studio_url, settings.api_key)
 

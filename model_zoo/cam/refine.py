@@ -13,7 +13,7 @@
   is on target-layer features rather than on the CAM itself (grad-cam's maps are not
   differentiable), and steps use an L1-normalised gradient;
 * ``sam``    — Segment Anything prompted with each component's box and peak point
-  (:mod:`model_zoo.sam`; needs ``SAM_CHECKPOINT``).
+  (:mod:`model_zoo.sam.refiner`; needs ``SAM_CHECKPOINT``).
 
 :func:`segment` runs classification, CAMs, proposals and refinements for a batch of images.
 """
@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_zoo.cam import cam_input, cam_layers, compute_cams, grad_mode
-from model_zoo.proposals import DEFAULT_MAX_SIDE, Proposal, parse_threshold, proposals
+from model_zoo.cam.methods import cam_input, cam_layers, compute_cams, grad_mode
+from model_zoo.cam.proposals import DEFAULT_MAX_SIDE, Proposal, parse_threshold, proposals
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class CamConfig:
     advcam: AdvCamConfig = field(default_factory=AdvCamConfig)
 
     def __post_init__(self):
-        from model_zoo.cam import cam_method
+        from model_zoo.cam.methods import cam_method
 
         cam_method(self.method)  # validates the name
         parse_threshold(self.threshold)
@@ -210,7 +210,7 @@ def segment(
     all when None) with their scored proposals at the image's original size.
 
     ``forced``: per image, class indices to segment whatever their probability (evaluation with
-    known labels). ``sam``: a :class:`model_zoo.sam.SamRefiner`, used when ``"sam"`` is in
+    known labels). ``sam``: a :class:`model_zoo.sam.refiner.SamRefiner`, used when ``"sam"`` is in
     ``config.refine``.
     """
     if not images:

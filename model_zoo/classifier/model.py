@@ -171,7 +171,7 @@ def _load_hf(source: ModelSource, kwargs: dict[str, Any]):
     if config.model_type == "vit_mae":  # MAE checkpoint: its encoder as a ViT, so no masking
         from transformers import ViTForImageClassification
 
-        from model_zoo.pretrain import vit_config_from_mae
+        from model_zoo.pretrain.mae import vit_config_from_mae
 
         model = ViTForImageClassification.from_pretrained(
             location, config=vit_config_from_mae(config, **kwargs), **extra

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from model_zoo.classifier import ImageClassifier
+from model_zoo.classifier.model import ImageClassifier
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model_zoo.clipseg import ClipSeg, PromptError, clean_prompts, prompts_digest
+from model_zoo.clipseg.model import ClipSeg, PromptError, clean_prompts, prompts_digest
 
 COMBINE_RULES = ("softmax", "mean")
 UNCERTAINTY_KINDS = ("entropy", "disagreement")

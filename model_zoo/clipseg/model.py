@@ -20,7 +20,7 @@ logits are equal), only without repeating the encoder for every prompt.
 Tensor formats: images are PIL images (any mode; converted to 8-bit RGB, 16-bit rescaled,
 transparency composited on white) or uint8 arrays (H, W) / (H, W, 3). Logits are returned at the
 model's output resolution (``output_size``, 352 px for the real checkpoint), shape (K, h, w), one
-array per image; :mod:`model_zoo.ensembles` combines them and upsamples to the original size.
+array per image; :mod:`model_zoo.clipseg.ensembles` combines them and upsamples to the original size.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_zoo.classifier import ModelLoadError, _local_version
+from model_zoo.classifier.model import ModelLoadError, _local_version
 from model_zoo.device import place
 from model_zoo.registry import ModelSource, resolve
 

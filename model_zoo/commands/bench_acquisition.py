@@ -1,7 +1,7 @@
 """``python -m model_zoo bench-acquisition``: scoring time per strategy on cached feature vectors.
 
 Writes ``--n`` random feature vectors (float16, ``--dim`` wide; clustered so the classifiers have
-something to fit) to a :class:`~model_zoo.feature_cache.FeatureCache`, reads them back (timed),
+something to fit) to a :class:`~model_zoo.storage.feature_cache.FeatureCache`, reads them back (timed),
 then times each strategy's ``score`` on the whole pool, with ``--labeled`` labeled vectors,
 softmax probabilities and ``--mc-samples`` MC-dropout samples as inputs, plus the diverse ordering
 of the first ``--batch`` positions. Inputs that a strategy does not read are still built once, not
@@ -25,7 +25,7 @@ from model_zoo.acquisition import (
     acquisition_order,
     get_strategy,
 )
-from model_zoo.feature_cache import FeatureCache
+from model_zoo.storage.feature_cache import FeatureCache
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -49,9 +49,9 @@ def _best(fn, repeats: int) -> float:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from model_zoo.classifier import load_classifier
-    from model_zoo.refine import CamConfig, segment
-    from model_zoo.sam import tiny_sam
+    from model_zoo.cam.refine import CamConfig, segment
+    from model_zoo.classifier.model import load_classifier
+    from model_zoo.sam.refiner import tiny_sam
 
     torch.set_num_threads(args.threads)
     classes = ["crack", "spalling", "rust", "no_defect"]

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_zoo.clipseg import load_clipseg
-from model_zoo.ensembles import ENSEMBLES
+from model_zoo.clipseg.ensembles import ENSEMBLES
+from model_zoo.clipseg.model import load_clipseg
 
 PROMPTS = list(dict.fromkeys(("bridge", "pillar", *ENSEMBLES["E3"].prompts, "tree", "road")))
 

@@ -14,22 +14,46 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
-    "synth": ("model_zoo.synth", "write synthetic concrete-inspection images, masks and tasks"),
+    "synth": (
+        "model_zoo.data.synth",
+        "write synthetic concrete-inspection images, masks and tasks",
+    ),
     "list": ("model_zoo.registry", "list the models of the zoo"),
-    "finetune": ("model_zoo.finetune", "fine-tune a classifier on a dataset directory"),
-    "eval-clipseg": ("model_zoo.eval_clipseg", "IoU and uncertainty of CLIPSeg prompt ensembles"),
-    "bench-clipseg": ("model_zoo.bench_clipseg", "CLIPSeg: prompt ensemble vs one prompt vs naive"),
-    "pretrain": ("model_zoo.pretrain", "MAE-pretrain a backbone on unlabeled images (new entry)"),
+    "finetune": ("model_zoo.commands.finetune", "fine-tune a classifier on a dataset directory"),
+    "eval-clipseg": (
+        "model_zoo.commands.eval_clipseg",
+        "IoU and uncertainty of CLIPSeg prompt ensembles",
+    ),
+    "bench-clipseg": (
+        "model_zoo.commands.bench_clipseg",
+        "CLIPSeg: prompt ensemble vs one prompt vs naive",
+    ),
+    "pretrain": (
+        "model_zoo.pretrain.mae",
+        "MAE-pretrain a backbone on unlabeled images (new entry)",
+    ),
     "finetune-compare": (
-        "model_zoo.finetune_compare",
+        "model_zoo.commands.finetune_compare",
         "fine-tune backbones on growing label budgets and compare (JSON + plot)",
     ),
-    "bench-pretrain": ("model_zoo.bench_pretrain", "MAE pretraining throughput and memory"),
-    "eval-cam": ("model_zoo.eval_cam", "evaluate CAM mask proposals against ground-truth masks"),
-    "bench-cam": ("model_zoo.bench_cam", "per-image time and memory of CAM mask proposals"),
-    "simulate-al": ("model_zoo.simulate_al", "simulate active learning: strategies compared"),
+    "bench-pretrain": (
+        "model_zoo.commands.bench_pretrain",
+        "MAE pretraining throughput and memory",
+    ),
+    "eval-cam": (
+        "model_zoo.commands.eval_cam",
+        "evaluate CAM mask proposals against ground-truth masks",
+    ),
+    "bench-cam": (
+        "model_zoo.commands.bench_cam",
+        "per-image time and memory of CAM mask proposals",
+    ),
+    "simulate-al": (
+        "model_zoo.commands.simulate_al",
+        "simulate active learning: strategies compared",
+    ),
     "bench-acquisition": (
-        "model_zoo.bench_acquisition",
+        "model_zoo.commands.bench_acquisition",
         "scoring time of each acquisition strategy on cached feature vectors",
     ),
 }

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from model_zoo.dataset import load_dataset, open_image, open_mask
-from model_zoo.proposals import Proposal, parse_threshold, proposals, union_mask
+from model_zoo.cam.proposals import Proposal, parse_threshold, proposals, union_mask
+from model_zoo.data.dataset import load_dataset, open_image, open_mask
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ BASELINES = ("whole-image", "centre-box", "intensity")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="dataset directory (model_zoo.dataset)")
+    parser.add_argument("--data", required=True, help="dataset directory (model_zoo.data.dataset)")
     parser.add_argument("--model", default="tiny-vit", help="zoo name, directory or hub id")
     parser.add_argument("--methods", default="gradcam,gradcam++,layercam,xgradcam,eigencam")
     parser.add_argument("--refine", default="none,tta,advcam", help="none,tta,advcam,sam")
@@ -154,9 +154,9 @@ def _overlay(image: Image.Image, gt: np.ndarray, pred: np.ndarray, title: str, s
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from model_zoo.classifier import load_classifier
-    from model_zoo.refine import CamConfig, parse_refine, segment
-    from model_zoo.training import TrainConfig, evaluate, fine_tune
+    from model_zoo.cam.refine import CamConfig, parse_refine, segment
+    from model_zoo.classifier.model import load_classifier
+    from model_zoo.classifier.training import TrainConfig, evaluate, fine_tune
 
     started = time.perf_counter()
     torch.manual_seed(args.seed)
@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
     sam = None
     if args.sam_checkpoint:
-        from model_zoo.sam import load_sam
+        from model_zoo.sam.refiner import load_sam
 
         sam = load_sam(args.sam_checkpoint, args.sam_model_type)
 

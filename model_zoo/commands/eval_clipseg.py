@@ -26,9 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from model_zoo.clipseg import DEFAULT_CLIPSEG, load_clipseg
-from model_zoo.dataset import load_dataset, open_image, open_mask
-from model_zoo.ensembles import COMBINE_RULES, UNCERTAINTY_KINDS, combine_logits, get_ensemble
+from model_zoo.clipseg.ensembles import (
+    COMBINE_RULES,
+    UNCERTAINTY_KINDS,
+    combine_logits,
+    get_ensemble,
+)
+from model_zoo.clipseg.model import DEFAULT_CLIPSEG, load_clipseg
+from model_zoo.data.dataset import load_dataset, open_image, open_mask
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from model_zoo.classifier import load_classifier
-from model_zoo.dataset import load_dataset, open_image
+from model_zoo.classifier.model import load_classifier
+from model_zoo.classifier.training import TrainConfig, fine_tune
+from model_zoo.data.dataset import load_dataset, open_image
 from model_zoo.registry import default_model_dir
-from model_zoo.training import TrainConfig, fine_tune
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from model_zoo.dataset import DatasetError, load_dataset, open_image
+from model_zoo.data.dataset import DatasetError, load_dataset, open_image
 from model_zoo.registry import default_model_dir
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def score(probs: np.ndarray, targets: np.ndarray, classes: list[str]) -> dict[st
     precision per class (one-vs-rest on the probabilities) and their mean."""
     from sklearn.metrics import average_precision_score
 
-    from model_zoo.training import evaluate
+    from model_zoo.classifier.training import evaluate
 
     metrics = evaluate(probs, targets, classes)
     aps = []
@@ -174,8 +174,8 @@ def compare(
 ) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
-    from model_zoo.classifier import load_classifier
-    from model_zoo.training import TrainConfig, fine_tune
+    from model_zoo.classifier.model import load_classifier
+    from model_zoo.classifier.training import TrainConfig, fine_tune
 
     dataset = load_dataset(data)
     classes = dataset.classes

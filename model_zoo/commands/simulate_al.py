@@ -4,7 +4,7 @@
 --minority exposed_rebar --init 100 --budget 200 --cycles 5 --repeats 3 --json out.json
 --plot out.png``
 
-The dataset (``model_zoo.dataset`` layout, e.g. from ``python -m model_zoo synth``) is split into
+The dataset (``model_zoo.data.dataset`` layout, e.g. from ``python -m model_zoo synth``) is split into
 a test set (``--test-fraction``, stratified) and a pool whose labels are hidden. Each repeat draws
 ``--init`` random pool samples as the first labeled set; then for every cycle the task model is
 trained on the labeled set, evaluated on the test set, and the strategy picks ``--budget`` more
@@ -258,9 +258,9 @@ def plot(summary: dict, path: Path, title: str) -> None:
 # ------------------------------------------------------------------------------- command line
 def dataset_features(data: Path, model: str, cache_dir: Path | None, batch_size: int = 64):
     """(features, labels as indices, classes) of a dataset, embeddings cached per model version."""
-    from model_zoo.classifier import load_classifier
-    from model_zoo.dataset import load_dataset, open_image
-    from model_zoo.feature_cache import FeatureCache, cached_embeddings
+    from model_zoo.classifier.model import load_classifier
+    from model_zoo.data.dataset import load_dataset, open_image
+    from model_zoo.storage.feature_cache import FeatureCache, cached_embeddings
 
     dataset = load_dataset(data, verify=False)
     classifier = load_classifier(model, dataset.classes, device="cpu")
@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
     except AcquisitionError as exc:
         print(f"simulate-al: error: {exc}", file=sys.stderr)
         return 2
-    from model_zoo.dataset import DatasetError
+    from model_zoo.data.dataset import DatasetError
 
     data = Path(args.data)
     try:

@@ -2,7 +2,7 @@
 
 Procedurally renders concrete surfaces (or, with ``--scenes``, concrete structures in front of
 water, sky, vegetation, gravel or a stone wall) with one defect class per image and the exact
-ground-truth mask of the defect.  Writes the layout of :mod:`model_zoo.dataset`::
+ground-truth mask of the defect.  Writes the layout of :mod:`model_zoo.data.dataset`::
 
     DIR/images/<class>/<name>.png       RGB image
     DIR/masks/<class>/<name>.png        0/255 defect mask (all zero for no_defect)
@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
-from model_zoo.dataset import CLASS_TITLES, DEFECT_CLASSES
+from model_zoo.data.dataset import CLASS_TITLES, DEFECT_CLASSES
 
 __all__ = [
     "CLASS_TITLES",
@@ -1441,7 +1441,7 @@ def _remove_previous(root: Path) -> None:
         old = json.loads(manifest.read_text())
     except (OSError, ValueError):
         return
-    if not isinstance(old, dict) or old.get("generator") != "model_zoo.synth":
+    if not isinstance(old, dict) or old.get("generator") != "model_zoo.data.synth":
         return
     for entry in old.get("samples", []):
         for key in ("image", "mask", "foreground"):
@@ -1520,7 +1520,7 @@ def generate_dataset(
             tasks.append({"data": {"image": image_url_prefix + image_rel, "class": cls}})
 
     manifest = {
-        "generator": "model_zoo.synth",
+        "generator": "model_zoo.data.synth",
         "format_version": FORMAT_VERSION,
         "seed": int(seed),
         "n": n,

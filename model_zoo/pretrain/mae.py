@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from model_zoo.dataset import is_image_file, open_image
+from model_zoo.data.dataset import is_image_file, open_image
 from model_zoo.device import resolve_device
 from model_zoo.registry import ZOO, default_model_dir, resolve, zoo_local_dir
 
@@ -662,7 +662,7 @@ def build_default(
 ) -> Path:
     """Build the embedded default entry into ``entry_dir`` (= MODEL_DIR/zoo/<name>/): synthetic
     concrete images, then MAE from scratch ("small"). Resumable like any pretraining run."""
-    from model_zoo.synth import generate_dataset
+    from model_zoo.data.synth import generate_dataset
 
     spec = {**DEFAULT_BUILD, **(build or {})}
     entry_dir = Path(entry_dir)
@@ -701,7 +701,7 @@ def build_default(
     info_path = entry_dir / ENTRY_FILE
     info = json.loads(info_path.read_text())
     info["images_dir"] = (
-        f"synthetic: model_zoo.synth generate_dataset(n={spec['n_images']}, "
+        f"synthetic: model_zoo.data.synth generate_dataset(n={spec['n_images']}, "
         f"size={spec['synth_size']}, seed={spec['synth_seed']}), deleted after the build"
     )
     info_path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model_zoo.proposals import Proposal, upsample
+from model_zoo.cam.proposals import Proposal, upsample
 
 log = logging.getLogger(__name__)
 

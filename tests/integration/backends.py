@@ -1,8 +1,8 @@
-"""Starting our backend (gunicorn, ``ml_backend.wsgi:app``) for an integration test."""
+"""Starting our backend (gunicorn, ``ml_backend.server.wsgi:app``) for an integration test."""
 
 from __future__ import annotations
 
-from ml_backend.local_backend import LocalBackend
+from ml_backend.tools.local_backend import LocalBackend
 
 
 def start_backend(tmp_path_factory, isolated_env, label_studio, api_key, **env) -> LocalBackend:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_backend.local_label_studio import (
+from ml_backend.tools.local_label_studio import (
     LabelStudioNotInstalled,
     LocalLabelStudio,
     default_venv,

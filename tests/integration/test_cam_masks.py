@@ -16,7 +16,7 @@ import torch
 from label_studio_sdk.label_interface import LabelInterface
 
 from ml_backend.controls.brush import decode_mask
-from ml_backend.ls_project import (
+from ml_backend.labelstudio.project import (
     client_for,
     connect_backend,
     create_project,
@@ -34,7 +34,7 @@ SIZES = [(230, 170), (96, 140)]
 
 @pytest.fixture(scope="module")
 def crack_model(tmp_path_factory):
-    from model_zoo.classifier import load_classifier
+    from model_zoo.classifier.model import load_classifier
 
     labels = LabelInterface(DEFECTS_XML).get_control("defect").labels
     model = load_classifier("tiny-vit", labels, device="cpu", multi_label=True)

@@ -17,7 +17,7 @@ from label_studio_sdk.label_interface import LabelInterface
 from PIL import Image
 
 from ml_backend.controls.brush import decode_mask
-from ml_backend.ls_project import (
+from ml_backend.labelstudio.project import (
     client_for,
     connect_backend,
     create_project,

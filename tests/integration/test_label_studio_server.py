@@ -12,7 +12,7 @@ import requests
 from label_studio_sdk.core.api_error import ApiError
 from PIL import Image
 
-from ml_backend.local_label_studio import (
+from ml_backend.tools.local_label_studio import (
     LabelStudioError,
     LabelStudioNotInstalled,
     LocalLabelStudio,

@@ -14,7 +14,7 @@ import pytest
 import requests
 from label_studio_sdk.label_interface import LabelInterface
 
-from ml_backend.ls_project import (
+from ml_backend.labelstudio.project import (
     client_for,
     connect_backend,
     create_project,

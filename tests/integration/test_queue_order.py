@@ -17,9 +17,14 @@ import requests
 from PIL import Image
 
 from ml_backend import __main__ as cli
-from ml_backend import queue_order
-from ml_backend.ls_project import annotate_choices, client_for, create_project, import_tasks
-from model_zoo.synth import render_sample
+from ml_backend.labelstudio.project import (
+    annotate_choices,
+    client_for,
+    create_project,
+    import_tasks,
+)
+from ml_backend.queue import order as queue_order
+from model_zoo.data.synth import render_sample
 
 CLASSES = {
     "No defect": ("no_defect", 10, 25),

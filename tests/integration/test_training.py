@@ -15,7 +15,7 @@ import pytest
 import requests
 from PIL import Image
 
-from ml_backend.ls_project import (
+from ml_backend.labelstudio.project import (
     annotate_choices,
     client_for,
     connect_backend,
@@ -23,7 +23,7 @@ from ml_backend.ls_project import (
     import_tasks,
     predictions,
 )
-from model_zoo.synth import render_sample
+from model_zoo.data.synth import render_sample
 from tests.integration.backends import start_backend
 
 CLASSES = {"Algae": "algae", "Rust": "rust", "No defect": "no_defect"}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_backend.app import create_app
+from ml_backend.server.app import create_app
 from ml_backend.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 import json
 
 from ml_backend.__main__ import main
-from model_zoo.model_store import ModelStore
+from model_zoo.storage.model_store import ModelStore
 
 
 def test_check_prints_health(monkeypatch, tmp_path, capsys):

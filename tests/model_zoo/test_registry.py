@@ -40,7 +40,7 @@ def test_unknown_names_say_what_exists(tmp_path):
 
 
 def test_list_command_prints_table(capsys):
-    from model_zoo.cli import main
+    from model_zoo.commands.cli import main
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out

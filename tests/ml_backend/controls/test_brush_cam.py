@@ -6,9 +6,9 @@ from PIL import Image
 from ml_backend.controls import handler_class
 from ml_backend.controls.brush import decode_mask
 from ml_backend.controls.brush_cam import CamBrushHandler
-from ml_backend.label_config import LabelConfigError, parse_label_config
-from ml_backend.model_cache import ModelCache
-from ml_backend.predictor import Predictor
+from ml_backend.controls.label_config import LabelConfigError, parse_label_config
+from ml_backend.serving.model_cache import ModelCache
+from ml_backend.serving.predictor import Predictor
 from tests.images import random_image
 from tests.ml_backend.conftest import DEFECTS_XML, make_settings
 
@@ -23,7 +23,7 @@ class _NoFetch:
 @pytest.fixture(scope="module")
 def crack_model(tmp_path_factory):
     """A saved classifier that calls every image 'crack' (its head's bias says so)."""
-    from model_zoo.classifier import load_classifier
+    from model_zoo.classifier.model import load_classifier
 
     model = load_classifier("tiny-vit", ["crack", "rust", "no_defect"], device="cpu")
     with torch.no_grad():

@@ -10,13 +10,13 @@ import pytest
 from ml_backend.controls import CONTROL_HANDLERS, handler_class
 from ml_backend.controls.brush import decode_mask
 from ml_backend.controls.brush_foreground import ForegroundBrushHandler
-from ml_backend.label_config import LabelConfigError, parse_label_config
-from ml_backend.model_cache import ModelCache
-from ml_backend.predictor import Predictor
+from ml_backend.controls.label_config import LabelConfigError, parse_label_config
+from ml_backend.serving.model_cache import ModelCache
+from ml_backend.serving.predictor import Predictor
 from tests.images import random_image
 from tests.ml_backend.conftest import make_settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FOREGROUND_XML = (REPO / "label_config" / "foreground.xml").read_text()
 INSPECTION_XML = (REPO / "label_config" / "inspection.xml").read_text()
 
@@ -129,7 +129,7 @@ def test_predict_full_size_partition_and_scores(tmp_path):
         assert not (fg & bg).any() and (fg | bg).all()
         assert masks["Uncertain"].all()
     # the masks are the ensemble's decision, upsampled to the original size
-    from model_zoo.ensembles import segment_foreground
+    from model_zoo.clipseg.ensembles import segment_foreground
 
     (expected,) = segment_foreground(h.clipseg, images[:1], h.ensemble)
     got = {r.item["value"]["brushlabels"][0]: r for r in batch[0]}

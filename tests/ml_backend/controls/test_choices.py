@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from ml_backend.label_config import LabelConfigError, parse_label_config
-from ml_backend.model_cache import ModelCache
-from ml_backend.predictor import Predictor
+from ml_backend.controls.label_config import LabelConfigError, parse_label_config
+from ml_backend.serving.model_cache import ModelCache
+from ml_backend.serving.predictor import Predictor
 from tests.images import random_image
 from tests.ml_backend.conftest import make_settings
 
@@ -23,7 +23,7 @@ def config(choices: str, attrs: str = "") -> str:
 @pytest.fixture(scope="module")
 def trained_dir(tmp_path_factory):
     """A saved model whose head knows the classes crack / no_defect / rust."""
-    from model_zoo.classifier import load_classifier
+    from model_zoo.classifier.model import load_classifier
 
     model = load_classifier("tiny-vit", ["crack", "no_defect", "rust"], device="cpu")
     return str(model.save(tmp_path_factory.mktemp("m") / "trained", version="trained-1"))

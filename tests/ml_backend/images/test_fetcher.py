@@ -1,4 +1,4 @@
-"""Tests for ml_backend.images against local HTTP servers that imitate Label Studio.
+"""Tests for ml_backend.images.fetcher against local HTTP servers that imitate Label Studio.
 
 Two servers run for the module: a fake Label Studio on 127.0.0.1 and a foreign image host
 (a cloud bucket, a CDN) on 127.0.0.2. Nothing leaves the machine.
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from ml_backend.images import FetchLimits, ImageFetcher, ImageFetchError
+from ml_backend.images.fetcher import FetchLimits, ImageFetcher, ImageFetchError
 
 JWT_KEY = "fm-inspect-test-signing-key-0123456789"  # >= 32 bytes for HS256
 LEGACY = "0123456789abcdef0123456789abcdef01234567"

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from ml_backend import queue_order, scheduler
-from ml_backend.app import BackendState
-from ml_backend.queue_order import round_number, score_tasks
+from ml_backend.jobs import scheduler
+from ml_backend.queue import order as queue_order
+from ml_backend.queue.order import round_number, score_tasks
+from ml_backend.server.app import BackendState
 from ml_backend.settings import Settings, SettingsError
 from tests.ml_backend.conftest import make_settings
-from tests.ml_backend.test_training import CONFIG, make_tasks
+from tests.ml_backend.training.test_trainer import CONFIG, make_tasks
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_a_training_round_runs_the_queue_round_when_enabled_and_survives_its_fai
 
 
 def test_the_round_reuses_full_stored_prelabels_of_the_same_model():
-    from ml_backend.queue_order import stored_prelabels
+    from ml_backend.queue.order import stored_prelabels
 
     choice = {
         "type": "choices",

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from ml_backend.app import create_app
+from ml_backend.server.app import create_app
 from tests.images import data_url, png_bytes, random_image
 from tests.ml_backend.conftest import make_settings
 

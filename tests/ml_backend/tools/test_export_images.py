@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ml_backend.export_images import export_images, image_keys
-from ml_backend.images import ImageFetcher
+from ml_backend.images.fetcher import ImageFetcher
+from ml_backend.tools.export_images import export_images, image_keys
 from tests.images import data_url, random_image
 
 

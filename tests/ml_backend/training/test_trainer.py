@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml_backend import trainer
-from ml_backend.app import create_app
-from ml_backend.jobs import JobRecords, ProjectLock
-from ml_backend.scheduler import run_round
-from model_zoo.synth import render_sample
+from ml_backend.jobs.records import JobRecords, ProjectLock
+from ml_backend.jobs.scheduler import run_round
+from ml_backend.server.app import create_app
+from ml_backend.training import trainer
+from model_zoo.data.synth import render_sample
 from tests.images import data_url
 from tests.ml_backend.conftest import make_settings
 
@@ -236,7 +236,7 @@ def test_webhook_answers_at_once_and_debounces(tmp_path, monkeypatch):
         release.wait(10)
         return {"version": f"p{project}-v{len(calls)}"}
 
-    monkeypatch.setattr("ml_backend.scheduler.train_project", slow_round)
+    monkeypatch.setattr("ml_backend.jobs.scheduler.train_project", slow_round)
     app, state = backend(tmp_path, TRAIN_AFTER_ANNOTATIONS="3")
     client = app.test_client()
     event = {"action": "ANNOTATION_CREATED", "project": {"id": 2}, "annotation": {"id": 1}}
@@ -271,7 +271,7 @@ def test_webhook_answers_at_once_and_debounces(tmp_path, monkeypatch):
 def test_quiet_period_starts_a_round(tmp_path, monkeypatch):
     done = threading.Event()
     monkeypatch.setattr(
-        "ml_backend.scheduler.train_project",
+        "ml_backend.jobs.scheduler.train_project",
         lambda state, project, progress=None: done.set() or {"version": "x"},
     )
     _, state = backend(tmp_path, TRAIN_AFTER_ANNOTATIONS="100", TRAIN_QUIET_SECONDS="0.2")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from model_zoo.cam import CAM_METHODS, cam_layers, cam_method, cams, vit_reshape_transform
-from model_zoo.classifier import load_classifier
+from model_zoo.cam.methods import CAM_METHODS, cam_layers, cam_method, cams, vit_reshape_transform
+from model_zoo.classifier.model import load_classifier
 from tests.images import random_image
 
 MODELS = ["tiny-vit", "tiny-convnext"]

@@ -3,7 +3,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from model_zoo.proposals import Threshold, parse_threshold, proposals, union_mask, working_size
+from model_zoo.cam.proposals import Threshold, parse_threshold, proposals, union_mask, working_size
 
 
 def blobs(side=64, centres=((16, 16, 5.0), (44, 48, 4.0))):

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from model_zoo.acquisition.bald import dropout_rate, mc_dropout_probabilities
-from model_zoo.classifier import load_classifier
+from model_zoo.classifier.model import load_classifier
 
 
 def test_embed_is_the_head_input_and_mc_dropout_varies():

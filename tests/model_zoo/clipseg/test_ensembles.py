@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from model_zoo.clipseg import PromptError, load_clipseg
-from model_zoo.ensembles import (
+from model_zoo.clipseg.ensembles import (
     ENSEMBLES,
     Ensemble,
     combine_logits,
@@ -15,6 +14,7 @@ from model_zoo.ensembles import (
     segment_foreground,
     split_prompts,
 )
+from model_zoo.clipseg.model import PromptError, load_clipseg
 from tests.images import random_image
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from model_zoo.cli import main
-from model_zoo.synth import generate_dataset
+from model_zoo.commands.cli import main
+from model_zoo.data.synth import generate_dataset
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_zoo import finetune_compare as fc
-from model_zoo.cli import main as zoo
-from model_zoo.synth import generate_dataset
+from model_zoo.commands import finetune_compare as fc
+from model_zoo.commands.cli import main as zoo
+from model_zoo.data.synth import generate_dataset
 
 
 def test_mean_sem():
@@ -87,7 +87,7 @@ def test_missing_data_folder(tmp_path, capsys):
 
 
 def test_bench_pretrain_measures_a_step():
-    from model_zoo.bench_pretrain import measure
+    from model_zoo.commands.bench_pretrain import measure
 
     row = measure("tiny", batch=4, steps=1, warmup=1, mask_ratio=0.75)
     assert row["images_per_s"] > 0 and row["peak_rss_mb"] > 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from model_zoo.simulate_al import plot, simulate, summarise
+from model_zoo.commands.simulate_al import plot, simulate, summarise
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of model_zoo.dataset: reading the images/<class>/ layout."""
+"""Tests of model_zoo.data.dataset: reading the images/<class>/ layout."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_zoo.dataset import (
+from model_zoo.data.dataset import (
     DEFECT_CLASSES,
     Dataset,
     DatasetError,
@@ -20,7 +20,7 @@ from model_zoo.dataset import (
     open_mask,
     sort_classes,
 )
-from model_zoo.synth import generate_dataset
+from model_zoo.data.synth import generate_dataset
 
 
 def _write(path: Path, array: np.ndarray, **save_kw) -> Path:
@@ -116,7 +116,7 @@ def test_skips_unreadable_and_non_images(tmp_path, caplog):
     (tmp_path / "images" / "crack" / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     (tmp_path / "images" / "crack" / ".DS_Store").write_bytes(b"\0\0")  # hidden: ignored
     (tmp_path / "images" / "stray.png").write_bytes(good)  # not in a class folder
-    with caplog.at_level(logging.WARNING, logger="model_zoo.dataset"):
+    with caplog.at_level(logging.WARNING, logger="model_zoo.data.dataset"):
         ds = load_dataset(tmp_path)
     assert len(ds) == 2
     assert ds.skipped == 5

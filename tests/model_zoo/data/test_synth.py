@@ -1,4 +1,4 @@
-"""Tests of model_zoo.synth: the synthetic concrete-inspection data generator."""
+"""Tests of model_zoo.data.synth: the synthetic concrete-inspection data generator."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from scipy import ndimage as ndi
 
-from model_zoo import synth
-from model_zoo.cli import main
-from model_zoo.synth import (
+from model_zoo.commands.cli import main
+from model_zoo.data import synth
+from model_zoo.data.synth import (
     CLASS_TITLES,
     DEFECT_CLASSES,
     allocate_counts,
@@ -360,11 +360,11 @@ def test_cli_bad_spec_is_a_clear_error(tmp_path, capsys):
 def test_module_interface():
     assert callable(synth.add_arguments) and callable(synth.run)
     code = (
-        "import sys, model_zoo.synth, model_zoo.dataset, model_zoo.cli; "
+        "import sys, model_zoo.data.synth, model_zoo.data.dataset, model_zoo.commands.cli; "
         "print([m for m in sys.modules if m.split('.')[0] in ('ml_backend', 'label_studio', "
         "'label_studio_sdk', 'label_studio_ml')])"
     )
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )

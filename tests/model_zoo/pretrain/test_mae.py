@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from model_zoo import pretrain as pt
-from model_zoo.cli import main as zoo
+from model_zoo.commands.cli import main as zoo
+from model_zoo.pretrain import mae as pt
 from model_zoo.registry import resolve
 
 TINY = dict(preset="tiny", epochs=2, batch_size=4, checkpoint_every=2, progress=False)
@@ -129,7 +129,7 @@ def test_ctrl_c_writes_a_checkpoint_and_settings_must_match(folder, tmp_path):
 def test_classifier_loads_the_entry_by_name_without_masking(trained):
     from transformers import ViTForImageClassification
 
-    from model_zoo.classifier import load_classifier
+    from model_zoo.classifier.model import load_classifier
 
     model_dir, result = trained
     _, info = ViTForImageClassification.from_pretrained(
@@ -153,7 +153,7 @@ def test_classifier_loads_the_entry_by_name_without_masking(trained):
 def test_mae_checkpoint_directory_loads_as_unmasked_vit(trained):
     from transformers import ViTForImageClassification
 
-    from model_zoo.classifier import load_classifier
+    from model_zoo.classifier.model import load_classifier
 
     _, result = trained
     mae_dir = result.entry_dir / "mae"
@@ -182,7 +182,7 @@ def test_hierarchical_continuation_from_an_entry(folder, trained):
 
 
 def test_served_through_the_backend(trained):
-    from ml_backend.app import create_app
+    from ml_backend.server.app import create_app
     from ml_backend.settings import Settings
     from tests.images import data_url, random_image
 
@@ -205,7 +205,7 @@ def test_served_through_the_backend(trained):
 
 
 def test_default_entry_is_built_on_first_use_then_cached(tmp_path, monkeypatch):
-    from model_zoo.classifier import load_classifier
+    from model_zoo.classifier.model import load_classifier
 
     tiny = dict(n_images=16, synth_size=32, synth_seed=3, epochs=1, batch_size=8, preset="tiny")
     monkeypatch.setattr(pt, "DEFAULT_BUILD", {**pt.DEFAULT_BUILD, **tiny})
@@ -227,7 +227,7 @@ def test_default_entry_is_built_on_first_use_then_cached(tmp_path, monkeypatch):
 
 
 def test_random_counterpart_has_the_default_architecture():
-    from model_zoo.classifier import load_classifier
+    from model_zoo.classifier.model import load_classifier
 
     clf = load_classifier("random-vit-small", ["a", "b"])
     config = pt.encoder_config("small")

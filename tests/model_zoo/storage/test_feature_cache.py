@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model_zoo.feature_cache import FeatureCache, cached_embeddings
+from model_zoo.storage.feature_cache import FeatureCache, cached_embeddings
 
 
 def test_put_get_merge_and_versions(tmp_path):

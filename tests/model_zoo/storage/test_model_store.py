@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from model_zoo.model_store import META_FILE, ModelStore, StoreError
+from model_zoo.storage.model_store import META_FILE, ModelStore, StoreError
 
 
 def writer(payload: str):
