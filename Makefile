@@ -8,14 +8,16 @@ export MPLCONFIGDIR ?= $(CURDIR)/build/mpl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install demo test unit integration lint format bench clean
+.PHONY: help install demo test unit integration lint format docs docs-check bench clean
 
 help:
 	@echo "make demo        local Label Studio + backend + sample project, pre-annotated"
-	@echo "make test        install everything and run lint, unit and integration tests"
+	@echo "make test        install everything and run lint, the docs build, unit and integration tests"
 	@echo "make unit        unit tests only"
 	@echo "make integration tests against a real Label Studio"
 	@echo "make lint        ruff check + format check;  make format  reformat"
+	@echo "make docs        serve the documentation (docs/, mkdocs.yml) on http://127.0.0.1:8000"
+	@echo "make docs-check  build the documentation with --strict (broken links fail)"
 	@echo "make bench       benchmarks (prints tables)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -35,6 +37,12 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
+docs-check: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
+
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -45,7 +53,7 @@ unit: $(VENV)/.installed
 integration: install
 	$(PY) -m pytest tests/integration -q
 
-test: install lint
+test: install lint docs-check
 	$(PY) -m pytest -q --timeout=900
 
 demo: install
