@@ -116,6 +116,18 @@ SETTINGS: dict[str, Setting] = {
             "SAM_MODEL_TYPE", "vit_b", "SAM architecture of SAM_CHECKPOINT: vit_b, vit_l or vit_h."
         ),
         Setting(
+            "INTERACTIVE_SOURCE",
+            "auto",
+            "Mask source for interactive (smart tool) requests: sam (needs SAM_CHECKPOINT), "
+            "fallback (superpixels and a crack ridge filter, no weights) or auto (sam when "
+            "SAM_CHECKPOINT is set, else fallback). /health says which is in use.",
+        ),
+        Setting(
+            "INTERACTIVE_CACHE_MB",
+            "512",
+            "Per-worker memory for cached image embeddings of interactive requests (LRU).",
+        ),
+        Setting(
             "CLIPSEG_MODEL",
             "clipseg-rd64-refined",
             "CLIPSeg model for Foreground/Background BrushLabels: a zoo name (`tiny-clipseg` "
@@ -253,6 +265,13 @@ def _float(env: Mapping[str, str], name: str, low: float, high: float) -> float:
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = _read(env, name).lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str) -> bool:
     raw = _read(env, name).lower()
     if raw in {"1", "true", "yes", "on"}:
@@ -311,6 +330,8 @@ class Settings:
     cam_refine: str
     sam_checkpoint: str
     sam_model_type: str
+    interactive_source: str
+    interactive_cache_mb: int
 
     @property
     def basic_auth_enabled(self) -> bool:
@@ -360,6 +381,8 @@ class Settings:
             cam_refine=_read(env, "CAM_REFINE").lower(),
             sam_checkpoint=_read(env, "SAM_CHECKPOINT"),
             sam_model_type=_read(env, "SAM_MODEL_TYPE").lower(),
+            interactive_source=_choice(env, "INTERACTIVE_SOURCE", ("auto", "sam", "fallback")),
+            interactive_cache_mb=_int(env, "INTERACTIVE_CACHE_MB", 0),
             clipseg_model=_read(env, "CLIPSEG_MODEL"),
             clipseg_ensemble=_read(env, "CLIPSEG_ENSEMBLE").upper(),
             foreground_prompts=_read(env, "FOREGROUND_PROMPTS"),

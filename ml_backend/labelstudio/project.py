@@ -58,8 +58,11 @@ def connect_backend(
     *,
     title: str = "fm-inspect",
     basic_auth: tuple[str, str] | None = None,
+    interactive: bool = False,
 ) -> int:
-    """Add the backend under Project → Settings → Model. Label Studio calls /health and /setup."""
+    """Add the backend under Project → Settings → Model. Label Studio calls /health and /setup.
+
+    ``interactive``: "Interactive preannotations" on (smart tools send their clicks to us)."""
     extra = {}
     if basic_auth:
         extra = {
@@ -71,7 +74,7 @@ def connect_backend(
         project=project_id,
         url=backend_url,
         title=title,
-        is_interactive=False,
+        is_interactive=interactive,
         extra_params="{}",
         **extra,
     )

@@ -19,10 +19,12 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ml_backend import __version__
+from ml_backend.controls.interactive import InteractiveError
 from ml_backend.controls.label_config import LabelConfigError
-from ml_backend.images.fetcher import ImageFetcher
+from ml_backend.images.fetcher import ImageFetcher, ImageFetchError
 from ml_backend.server import metrics
 from ml_backend.server.webhook import handle_event, project_id
+from ml_backend.serving.interactive import InteractiveService
 from ml_backend.serving.model_cache import ModelCache
 from ml_backend.serving.predictor import Predictor
 from ml_backend.settings import Settings
@@ -43,6 +45,7 @@ class BackendState:
         self.models = ModelCache(settings)
         self.fetcher = ImageFetcher.from_settings(settings)
         self.predictor = Predictor(settings, self.models, self.fetcher)
+        self.interactive = InteractiveService(settings, self.fetcher)
         self.default_version: str | None = None
         self.preload_error: str | None = None
         self.started_at = time.time()
@@ -65,6 +68,8 @@ class BackendState:
         except Exception as exc:  # keep serving: /health and /setup report it
             self.preload_error = str(exc)
             log.error("could not preload the default classifier: %s", exc)
+        if self.interactive.wanted() == "sam":  # SAM takes seconds to load: not on a click
+            self.interactive.source()
 
 
 def _json_body() -> dict[str, Any]:
@@ -183,6 +188,7 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
                 "notes": [
                     n for n in [sam_note(settings.sam_checkpoint, settings.sam_model_type)] if n
                 ],
+                "interactive": state.interactive.status(),
                 "training": state.scheduler.status(),
                 "projects": {
                     scope.removeprefix("project-"): state.models.store.live_version(scope)
@@ -212,6 +218,10 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
             return _error(400, "the request needs 'tasks': a list of Label Studio tasks")
         if not tasks:
             return _error(400, "'tasks' is empty: there is nothing to predict")
+        params = body.get("params")
+        context = params.get("context") if isinstance(params, dict) else None
+        if isinstance(context, dict) and context.get("result"):
+            return interactive(tasks, body, context)
         try:
             outcome = state.predictor.predict(
                 tasks, body.get("label_config") or body.get("schema"), project_id(body)
@@ -236,6 +246,20 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
                 "errors": outcome.errors,
             }
         )
+
+    def interactive(tasks: list, body: dict, context: dict) -> Response:
+        """A smart-tool request: one brush result for the context's label (task 0 only)."""
+        if len(tasks) != 1 or not isinstance(tasks[0], dict):
+            return _error(400, "an interactive request (params.context) takes exactly one task")
+        label_config = body.get("label_config") or body.get("schema")
+        try:
+            prediction = state.interactive.predict(tasks[0], label_config, context)
+        except (InteractiveError, LabelConfigError) as exc:
+            return _error(400, f"interactive request: {exc}")
+        except ImageFetchError as exc:
+            return _error(422, f"interactive request: the task image cannot be used: {exc}")
+        metrics.PREDICTED_TASKS.labels(outcome="interactive").inc()
+        return jsonify({"results": [prediction], "model_version": prediction["model_version"]})
 
     @app.post("/webhook")
     def webhook():

@@ -52,6 +52,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "model_zoo.commands.simulate_al",
         "simulate active learning: strategies compared",
     ),
+    "bench-interactive": (
+        "model_zoo.commands.bench_interactive",
+        "interactive masks: first click vs later clicks on the same image, per mask source",
+    ),
     "bench-acquisition": (
         "model_zoo.commands.bench_acquisition",
         "scoring time of each acquisition strategy on cached feature vectors",

@@ -1,0 +1,73 @@
+"""What every mask source shares: the result type, the image key, working-size resizing.
+
+A mask source has a ``name`` and ``segment(image, prompts, key=None, shape=None)`` returning an
+:class:`InteractiveMask` at the image's original size. The per-image part of its work (an
+embedding) is kept in a :class:`~model_zoo.interactive.cache.ByteLRU` under
+``(source name, key)``; ``key`` defaults to a hash of the pixels (:func:`image_key`).
+``shape`` is a hint some sources use (``"ridge"`` for crack-like labels, ``"blob"`` else).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from model_zoo.interactive.cache import ByteLRU
+from model_zoo.interactive.prompts import Prompts
+
+SHAPES = ("blob", "ridge")
+DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class InteractiveMask:
+    mask: np.ndarray  # bool (H, W), the original image size
+    score: float
+    source: str
+    detail: dict = field(default_factory=dict)
+
+
+class MaskSource(Protocol):
+    name: str
+    cache: ByteLRU
+
+    def segment(
+        self, image: Image.Image, prompts: Prompts, key: str | None = None, shape: str | None = None
+    ) -> InteractiveMask: ...
+
+
+def image_key(image: Image.Image) -> str:
+    """A key that changes when the pixels change (blake2b of mode, size and bytes)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{image.mode}:{image.size}".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def working_image(image: Image.Image, side: int) -> tuple[np.ndarray, float, float]:
+    """The image as RGB uint8 (H, W, 3), at most ``side`` px on its longer side, and the
+    scale factors (small / original) along x and y."""
+    width, height = image.size
+    scale = min(1.0, side / max(width, height))
+    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    if (small_w, small_h) != (width, height):
+        rgb = rgb.resize((small_w, small_h), Image.Resampling.BILINEAR)
+    return np.asarray(rgb), small_w / width, small_h / height
+
+
+def to_original_size(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A boolean mask resized to ``width`` x ``height`` (bilinear, then thresholded at 0.5)."""
+    if mask.shape == (height, width):
+        return mask.astype(bool)
+    small = Image.fromarray(mask.astype(np.uint8) * 255)
+    return np.asarray(small.resize((width, height), Image.Resampling.BILINEAR)) >= 128
+
+
+def check_shape(shape: str | None) -> None:
+    if shape is not None and shape not in SHAPES:
+        raise ValueError(f"unknown shape hint {shape!r}; known: {', '.join(SHAPES)}")
