@@ -61,11 +61,27 @@ def working_image(image: Image.Image, side: int) -> tuple[np.ndarray, float, flo
 
 
 def to_original_size(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A boolean mask resized to ``width`` x ``height`` (bilinear, then thresholded at 0.5)."""
+    """A boolean mask resized to ``width`` x ``height``: only the box around its pixels is
+    upsampled (bilinear, thresholded at 0.5), so the cost follows the mask, not the image."""
     if mask.shape == (height, width):
         return mask.astype(bool)
+    out = np.zeros((height, width), dtype=bool)
+    if not mask.any():
+        return out
+    small_h, small_w = mask.shape
+    sx, sy = width / small_w, height / small_h
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    # the output pixels that the mask's box (plus a margin for the filter) can reach
+    y0, y1 = max(0, int((rows[0] - 1) * sy)), min(height, int(np.ceil((rows[-1] + 2) * sy)))
+    x0, x1 = max(0, int((cols[0] - 1) * sx)), min(width, int(np.ceil((cols[-1] + 2) * sx)))
     small = Image.fromarray(mask.astype(np.uint8) * 255)
-    return np.asarray(small.resize((width, height), Image.Resampling.BILINEAR)) >= 128
+    crop = small.resize(
+        (x1 - x0, y1 - y0),
+        Image.Resampling.BILINEAR,
+        box=(x0 / sx, y0 / sy, x1 / sx, y1 / sy),  # the same samples as a full resize
+    )
+    out[y0:y1, x0:x1] = np.asarray(crop) >= 128
+    return out
 
 
 def check_shape(shape: str | None) -> None:
