@@ -6,19 +6,14 @@ preferred, so offline machines work) or, for the ``tiny-*``/``random-*`` entries
 build a small random-weight model with no download at all (tests, benchmarks, offline use).
 
 Adding a model is one entry here. ``python -m model_zoo list`` prints the table.
+This module is data only: it imports nothing of the zoo.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from model_zoo.table import format_table
 
 
 @dataclass(frozen=True)
@@ -28,9 +23,14 @@ class ZooEntry:
     ``hub_id``/``revision``: where ``from_pretrained`` finds the weights.
     ``input_size``: the square side the model expects, in pixels.
     ``licence``: the licence of the *weights* (users must check it before shipping a model).
-    ``build_config``: for random-weight entries, returns ``(model_config, image_processor)``.
+    ``build_config``: for random-weight entries, ``"package.module:function"`` of a function
+    returning ``(model_config, image_processor)``.
     ``build_weights``: for entries built on first use (e.g. MAE-pretrained on synthetic
-    images), writes the weights into the folder it is given (``$MODEL_DIR/zoo/<name>/``).
+    images), ``"package.module:function"`` of a function that writes the weights into the
+    folder it is given (``$MODEL_DIR/zoo/<name>/``).
+
+    Builders are references, not functions, so this module imports nothing of the zoo (it is
+    the leaf every model module reads); :mod:`model_zoo.loading` imports them on use.
     """
 
     name: str
@@ -40,77 +40,12 @@ class ZooEntry:
     description: str
     hub_id: str | None = None
     revision: str | None = None
-    build_config: Callable[[], tuple[Any, Any]] | None = field(default=None, compare=False)
-    build_weights: Callable[[Path], Any] | None = field(default=None, compare=False)
+    build_config: str | None = None
+    build_weights: str | None = None
 
     @property
     def is_random(self) -> bool:
         return self.build_config is not None
-
-
-def _vit_processor(size: int):
-    from transformers import ViTImageProcessor
-
-    return ViTImageProcessor(
-        size={"height": size, "width": size},
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-    )
-
-
-def _tiny_vit():
-    from transformers import ViTConfig
-
-    config = ViTConfig(
-        image_size=64,
-        patch_size=8,
-        hidden_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=128,
-        attn_implementation="eager",
-    )
-    return config, _vit_processor(64)
-
-
-def _random_vit_base():
-    from transformers import ViTConfig
-
-    return ViTConfig(image_size=224, patch_size=16), _vit_processor(224)
-
-
-def _random_vit_small():
-    from model_zoo.pretrain import mae as pretrain  # imported late: pretrain imports this module
-
-    config = pretrain.encoder_config("small")
-    return config, pretrain.vit_processor(config.image_size)
-
-
-def _build_mae_default(entry_dir: Path) -> Any:
-    from model_zoo.pretrain import mae as pretrain
-
-    return pretrain.build_default(entry_dir)
-
-
-def _tiny_convnext():
-    from transformers import ConvNextConfig, ConvNextImageProcessor
-
-    config = ConvNextConfig(
-        num_channels=3,
-        hidden_sizes=[16, 32, 64, 128],
-        depths=[1, 1, 2, 1],
-        image_size=64,
-    )
-    processor = ConvNextImageProcessor(
-        size={"shortest_edge": 64}, crop_pct=1.0, image_mean=[0.5] * 3, image_std=[0.5] * 3
-    )
-    return config, processor
-
-
-def _clipseg_builder(size: str):
-    from model_zoo.clipseg import model as clipseg  # imported late: clipseg imports this module
-
-    return clipseg._tiny_config() if size == "tiny" else clipseg._random_base_config()
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -162,7 +97,7 @@ ZOO: dict[str, ZooEntry] = {
             input_size=64,
             licence="random weights (no licence constraints)",
             description="4-layer ViT, random init, no download: tests and offline use",
-            build_config=_tiny_vit,
+            build_config="model_zoo.classifier.random_configs:tiny_vit",
         ),
         ZooEntry(
             name="tiny-convnext",
@@ -170,7 +105,7 @@ ZOO: dict[str, ZooEntry] = {
             input_size=64,
             licence="random weights (no licence constraints)",
             description="small ConvNeXt, random init, no download: tests and offline use",
-            build_config=_tiny_convnext,
+            build_config="model_zoo.classifier.random_configs:tiny_convnext",
         ),
         ZooEntry(
             name="random-vit-base",
@@ -178,7 +113,7 @@ ZOO: dict[str, ZooEntry] = {
             input_size=224,
             licence="random weights (no licence constraints)",
             description="ViT-Base-sized, random init: benchmarks of real-size compute",
-            build_config=_random_vit_base,
+            build_config="model_zoo.classifier.random_configs:random_vit_base",
         ),
         ZooEntry(
             name="fm-concrete-small",
@@ -187,7 +122,7 @@ ZOO: dict[str, ZooEntry] = {
             licence="built here (no licence constraints)",
             description="ViT-Tiny-width encoder MAE-pretrained on synthetic concrete images; "
             "built on first use (minutes, CPU) or `python -m model_zoo pretrain --default`",
-            build_weights=_build_mae_default,
+            build_weights="model_zoo.pretrain.mae:build_default",
         ),
         ZooEntry(
             name="random-vit-small",
@@ -195,7 +130,7 @@ ZOO: dict[str, ZooEntry] = {
             input_size=96,
             licence="random weights (no licence constraints)",
             description="fm-concrete-small's architecture, random init: the baseline it beats",
-            build_config=_random_vit_small,
+            build_config="model_zoo.classifier.random_configs:random_vit_small",
         ),
         ZooEntry(
             name="clipseg-rd64-refined",
@@ -212,7 +147,7 @@ ZOO: dict[str, ZooEntry] = {
             input_size=96,
             licence="random weights (no licence constraints)",
             description="2-layer CLIPSeg, random init, in-memory tokenizer: tests and offline use",
-            build_config=lambda: _clipseg_builder("tiny"),
+            build_config="model_zoo.clipseg.model:tiny_config",
         ),
         ZooEntry(
             name="random-clipseg-base",
@@ -220,7 +155,7 @@ ZOO: dict[str, ZooEntry] = {
             input_size=352,
             licence="random weights (no licence constraints)",
             description="CLIPSeg-rd64-refined-sized, random init: benchmarks of real-size compute",
-            build_config=lambda: _clipseg_builder("base"),
+            build_config="model_zoo.clipseg.model:random_base_config",
         ),
     ]
 }
@@ -305,32 +240,3 @@ def resolve(name_or_path: str, model_dir: str | os.PathLike | None = None) -> Mo
         f"unknown model {text!r}: not a zoo name ({', '.join(sorted(ZOO))}), not an existing "
         "directory and not a hub id ('org/name'). See `python -m model_zoo list`."
     )
-
-
-def describe() -> list[dict[str, Any]]:
-    return [
-        {
-            "name": e.name,
-            "family": e.family,
-            "source": e.hub_id
-            or ("built on first use" if e.build_weights else "built in (random weights)"),
-            "input_size": e.input_size,
-            "licence": e.licence,
-            "description": e.description,
-        }
-        for e in ZOO.values()
-    ]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def run(args: argparse.Namespace) -> int:
-    rows = describe()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(format_table(rows, ["name", "family", "input_size", "source", "licence"]))
-    print("\nPlace downloaded weights under $MODEL_DIR/zoo/<name>/ to use an entry offline.")
-    return 0

@@ -28,7 +28,7 @@ from ml_backend.serving.interactive import InteractiveService
 from ml_backend.serving.model_cache import ModelCache
 from ml_backend.serving.predictor import Predictor
 from ml_backend.settings import Settings
-from model_zoo.classifier.model import ModelLoadError
+from model_zoo.loading import ModelLoadError
 from model_zoo.sam.refiner import sam_note
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ a gunicorn master can preload it on the CPU and each forked worker initialises C
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -25,16 +24,19 @@ import torch
 from PIL import Image
 
 from model_zoo.device import place
-from model_zoo.registry import ModelSource, resolve
+from model_zoo.loading import (
+    build_random,
+    load_error,
+    pretrained_location,
+    resolve_source,
+    source_version,
+)
+from model_zoo.registry import ModelSource
 
 log = logging.getLogger(__name__)
 
 META_FILE = "fm_inspect.json"
 _GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
-
-
-class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message names the model, what was tried and what to do."""
 
 
 def canonical_class_name(name: str) -> str:
@@ -153,25 +155,15 @@ def _label_kwargs(labels: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _local_version(path: Path) -> str:
-    digest = hashlib.sha256()
-    digest.update((path / "config.json").read_bytes())
-    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        stat = weights.stat()
-        digest.update(f"{weights.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
-    return f"{path.name}-{digest.hexdigest()[:8]}"
-
-
 def _load_hf(source: ModelSource, kwargs: dict[str, Any]):
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
-    location = str(source.path) if source.kind == "local" else source.hub_id
-    extra = {"revision": source.revision} if source.kind == "hub" and source.revision else {}
+    location, extra = pretrained_location(source)
     config = AutoConfig.from_pretrained(location, **extra)
     if config.model_type == "vit_mae":  # MAE checkpoint: its encoder as a ViT, so no masking
         from transformers import ViTForImageClassification
 
-        from model_zoo.pretrain.mae import vit_config_from_mae
+        from model_zoo.pretrain.configs import vit_config_from_mae
 
         model = ViTForImageClassification.from_pretrained(
             location, config=vit_config_from_mae(config, **kwargs), **extra
@@ -182,17 +174,6 @@ def _load_hf(source: ModelSource, kwargs: dict[str, Any]):
         )
     processor = AutoImageProcessor.from_pretrained(location, **extra)
     return model, processor
-
-
-def _how_to_provide(source: ModelSource, model_dir: str | os.PathLike | None) -> str:
-    target = f"{model_dir}/zoo/{source.name}" if model_dir else "/path/to/dir"
-    hub = source.hub_id or source.name
-    return (
-        f"This machine cannot download it. On a machine with network access run "
-        f"`hf download {hub} --local-dir {source.name}` (or save_pretrained), copy the folder to "
-        f"{target} and restart, or set CLASSIFIER_MODEL to that folder. For offline tests use a "
-        f"built-in random model such as 'tiny-vit'."
-    )
 
 
 def load_classifier(
@@ -212,10 +193,7 @@ def load_classifier(
     untrained (``head_trained=False``) until it is fine-tuned. Random entries are built with a
     fixed ``seed`` so that every process builds the same weights.
     """
-    source = resolve(name_or_path, model_dir)
-    if source.kind == "build":  # made on first use (minutes), then cached under MODEL_DIR/zoo
-        source.entry.build_weights(source.path)
-        source = resolve(name_or_path, source.path.parent.parent)
+    source = resolve_source(name_or_path, model_dir)
     wanted = list(labels or [])
     problem = {"problem_type": "multi_label_classification"} if multi_label else {}
     meta: dict[str, Any] = {}
@@ -223,18 +201,19 @@ def load_classifier(
     if source.kind == "random":
         from transformers import AutoModelForImageClassification
 
-        config, processor = source.entry.build_config()
         classes = wanted or ["class_0", "class_1"]
-        for key, value in {**_label_kwargs(classes), **problem}.items():
-            setattr(config, key, value)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = AutoModelForImageClassification.from_config(config)
+
+        def make(config):
+            for key, value in {**_label_kwargs(classes), **problem}.items():
+                setattr(config, key, value)
+            return AutoModelForImageClassification.from_config(config)
+
+        model, processor = build_random(source, seed, make)
         return ImageClassifier(
             model=model,
             processor=processor,
             classes=classes,
-            version=f"{source.name}-random-seed{seed}",
+            version=source_version(source, seed=seed),
             source=source,
             head_trained=False,
             device_setting=device,
@@ -246,8 +225,7 @@ def load_classifier(
     try:
         from transformers import AutoConfig
 
-        location = str(source.path) if source.kind == "local" else source.hub_id
-        extra = {"revision": source.revision} if source.kind == "hub" and source.revision else {}
+        location, extra = pretrained_location(source)
         config = AutoConfig.from_pretrained(location, **extra)
         own_labels = dict(getattr(config, "id2label", {}) or {})
         own_classes = [own_labels[k] for k in sorted(own_labels, key=int)] if own_labels else []
@@ -258,21 +236,15 @@ def load_classifier(
         kwargs = {} if keep_head else {**_label_kwargs(wanted or ["class_0", "class_1"]), **problem}
         model, processor = _load_hf(source, kwargs)
     except (OSError, ValueError) as exc:
-        tried = list(source.tried) + [x for x in [source.hub_id] if x]
-        raise ModelLoadError(
-            f"cannot load model {source.name!r} (tried: {', '.join(tried) or source.name}): "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
-            + _how_to_provide(source, model_dir)
+        raise load_error(
+            source, exc, model_dir, setting="CLASSIFIER_MODEL", offline="tiny-vit"
         ) from exc
 
     if keep_head:
         classes = [model.config.id2label[i] for i in range(model.config.num_labels)]
     else:
         classes = list(wanted or ["class_0", "class_1"])
-    if source.kind == "local":
-        version = str(meta.get("version") or _local_version(source.path))
-    else:
-        version = source.hub_id + (f"@{source.revision}" if source.revision else "")
+    version = str(meta.get("version") or source_version(source))
     if not keep_head:
         log.warning(
             "model %s has no trained head for %s: predictions are untrained until it is fine-tuned",

@@ -38,9 +38,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model_zoo.classifier.model import ModelLoadError, _local_version
 from model_zoo.device import place
-from model_zoo.registry import ModelSource, resolve
+from model_zoo.loading import (
+    build_random,
+    check_family,
+    load_error,
+    pretrained_location,
+    resolve_source,
+    source_version,
+)
+from model_zoo.registry import ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +90,7 @@ def _processor(size: int, tokenizer) -> Any:
     return CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
-def _tiny_config():
+def tiny_config():
     """hidden 32, 2 layers, 96 px input, patch 16; decoder reads both layers."""
     from transformers import CLIPSegConfig
 
@@ -118,7 +125,7 @@ def _tiny_config():
     return config, _processor(96, byte_level_tokenizer())
 
 
-def _random_base_config():
+def random_base_config():
     """The CIDAS/clipseg-rd64-refined architecture (ViT-B/16, rd64, refined), random weights.
 
     The text vocabulary is the small byte-level one (the real BPE vocabulary cannot be built
@@ -365,18 +372,6 @@ class ClipSeg:
 
 
 # ---------------------------------------------------------------------------------- loading
-def _how_to_provide(source: ModelSource, model_dir: str | os.PathLike | None) -> str:
-    target = f"{model_dir}/zoo/{source.name}" if model_dir else "/path/to/dir"
-    hub = source.hub_id or source.name
-    rev = f" --revision {source.revision}" if source.revision else ""
-    return (
-        f"This machine cannot download it. On a machine with network access run "
-        f"`hf download {hub}{rev} --local-dir {source.name}`, copy the folder to {target} and "
-        f"restart, or set CLIPSEG_MODEL (or model_name on the tag) to that folder. For offline "
-        f"tests use the built-in random model 'tiny-clipseg'."
-    )
-
-
 def load_clipseg(
     name_or_path: str = DEFAULT_CLIPSEG,
     *,
@@ -390,44 +385,31 @@ def load_clipseg(
     """
     from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
 
-    source = resolve(name_or_path, model_dir)
-    if source.entry is not None and source.entry.family != "clipseg":
-        raise ModelLoadError(
-            f"{source.name!r} is a {source.entry.family} model, not CLIPSeg. CLIPSeg zoo entries: "
-            "clipseg-rd64-refined, tiny-clipseg, random-clipseg-base."
-        )
+    source = resolve_source(name_or_path, model_dir)
+    check_family(source, "clipseg", "CLIPSeg")
     if source.kind == "random":
-        config, processor = source.entry.build_config()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = CLIPSegForImageSegmentation(config)
-        model.eval()
-        return ClipSeg(
-            model=model,
-            processor=processor,
-            version=f"{source.name}-random-seed{seed}",
-            source=source,
-            device_setting=device,
-        )
-    location = str(source.path) if source.kind == "local" else source.hub_id
-    extra = {"revision": source.revision} if source.kind == "hub" and source.revision else {}
-    try:
-        model = CLIPSegForImageSegmentation.from_pretrained(location, **extra)
-        processor = CLIPSegProcessor.from_pretrained(location, **extra)
-    except (OSError, ValueError) as exc:
-        tried = list(source.tried) + [x for x in [source.hub_id] if x]
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelLoadError(
-            f"cannot load CLIPSeg model {source.name!r} (tried: {', '.join(tried) or source.name}): "
-            f"{first}. " + _how_to_provide(source, model_dir)
-        ) from exc
-    model.eval()
-    if source.kind == "local":
-        version = _local_version(source.path)
+        model, processor = build_random(source, seed, CLIPSegForImageSegmentation)
     else:
-        version = source.hub_id + (f"@{source.revision}" if source.revision else "")
+        location, extra = pretrained_location(source)
+        try:
+            model = CLIPSegForImageSegmentation.from_pretrained(location, **extra)
+            processor = CLIPSegProcessor.from_pretrained(location, **extra)
+        except (OSError, ValueError) as exc:
+            raise load_error(
+                source,
+                exc,
+                model_dir,
+                what="CLIPSeg model",
+                setting="CLIPSEG_MODEL (or model_name on the tag)",
+                offline="tiny-clipseg",
+            ) from exc
+    model.eval()
     return ClipSeg(
-        model=model, processor=processor, version=version, source=source, device_setting=device
+        model=model,
+        processor=processor,
+        version=source_version(source, seed=seed),
+        source=source,
+        device_setting=device,
     )
 
 

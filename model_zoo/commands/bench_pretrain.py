@@ -21,7 +21,7 @@ def measure(preset: str, batch: int, steps: int, warmup: int, mask_ratio: float)
     import torch
     from transformers import ViTMAEForPreTraining
 
-    from model_zoo.pretrain.mae import PRESETS, encoder_config, mae_config_from_vit
+    from model_zoo.pretrain.configs import PRESETS, encoder_config, mae_config_from_vit
 
     torch.manual_seed(0)
     config = mae_config_from_vit(encoder_config(preset), preset, mask_ratio)

@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "model_zoo.data.synth",
         "write synthetic concrete-inspection images, masks and tasks",
     ),
-    "list": ("model_zoo.registry", "list the models of the zoo"),
+    "list": ("model_zoo.commands.list_models", "list the models of the zoo"),
     "finetune": ("model_zoo.commands.finetune", "fine-tune a classifier on a dataset directory"),
     "eval-clipseg": (
         "model_zoo.commands.eval_clipseg",

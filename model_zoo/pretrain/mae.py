@@ -45,31 +45,24 @@ from PIL import Image, ImageOps
 
 from model_zoo.data.dataset import is_image_file, open_image
 from model_zoo.device import resolve_device
-from model_zoo.registry import ZOO, default_model_dir, resolve, zoo_local_dir
+from model_zoo.loading import build_config, pretrained_location, resolve_source
+from model_zoo.pretrain.configs import (
+    MEAN,
+    PRESETS,
+    STD,
+    encoder_config,
+    mae_config_from_vit,
+    preset_for,
+    vit_config_from_mae,
+    vit_processor,
+)
+from model_zoo.registry import ZOO, default_model_dir, zoo_local_dir
 
 log = logging.getLogger(__name__)
 
 ENTRY_FILE = "zoo_entry.json"
 CHECKPOINT = "checkpoint.pt"
 DEFAULT_ENTRY = "fm-concrete-small"
-MEAN = STD = (0.5, 0.5, 0.5)
-
-# Encoder and decoder sizes of the from-scratch architectures. "small" is the CPU default
-# (6 layers of width 128 at 96 px: 64 tokens); "base" is ViT-B/16 with the MAE paper's decoder.
-PRESETS: dict[str, dict[str, int]] = {
-    "tiny": dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                 num_attention_heads=2, intermediate_size=64, decoder_hidden_size=32,
-                 decoder_num_hidden_layers=1, decoder_num_attention_heads=2,
-                 decoder_intermediate_size=64),
-    "small": dict(image_size=96, patch_size=12, hidden_size=128, num_hidden_layers=6,
-                  num_attention_heads=4, intermediate_size=512, decoder_hidden_size=96,
-                  decoder_num_hidden_layers=2, decoder_num_attention_heads=3,
-                  decoder_intermediate_size=384),
-    "base": dict(image_size=224, patch_size=16, hidden_size=768, num_hidden_layers=12,
-                 num_attention_heads=12, intermediate_size=3072, decoder_hidden_size=512,
-                 decoder_num_hidden_layers=8, decoder_num_attention_heads=16,
-                 decoder_intermediate_size=2048),
-}  # fmt: skip
 
 # The embedded default: synthetic images -> MAE "small". Sized to build in a few minutes on
 # two CPU cores (480 steps of 64 images).
@@ -77,68 +70,9 @@ DEFAULT_BUILD: dict[str, Any] = dict(
     n_images=1000, synth_size=128, synth_seed=1000, epochs=30, batch_size=64, mask_ratio=0.75
 )
 
-_ENCODER_KEYS = (
-    "hidden_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "intermediate_size",
-    "hidden_act",
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "initializer_range",
-    "layer_norm_eps",
-    "image_size",
-    "patch_size",
-    "num_channels",
-    "qkv_bias",
-)
-
 
 class PretrainError(ValueError):
     """Pretraining cannot start or go on; the message says why and what to do."""
-
-
-# ------------------------------------------------------------------------------ configs
-
-
-def encoder_config(preset: str = "small", image_size: int | None = None):
-    """The ViT (classifier-side) config of a preset's encoder, attention 'eager' for CAMs."""
-    from transformers import ViTConfig
-
-    spec = {k: v for k, v in PRESETS[preset].items() if not k.startswith("decoder_")}
-    if image_size:
-        spec["image_size"] = int(image_size)
-    return ViTConfig(**spec, attn_implementation="eager")
-
-
-def vit_processor(size: int):
-    from transformers import ViTImageProcessor
-
-    return ViTImageProcessor(
-        size={"height": size, "width": size}, image_mean=list(MEAN), image_std=list(STD)
-    )
-
-
-def mae_config_from_vit(vit_config, preset: str, mask_ratio: float):
-    """An MAE config whose encoder is ``vit_config``; decoder sized by ``preset``."""
-    from transformers import ViTMAEConfig
-
-    spec = {k: getattr(vit_config, k) for k in _ENCODER_KEYS if hasattr(vit_config, k)}
-    decoder = {k: v for k, v in PRESETS[preset].items() if k.startswith("decoder_")}
-    return ViTMAEConfig(**spec, **decoder, mask_ratio=float(mask_ratio), norm_pix_loss=True)
-
-
-def vit_config_from_mae(mae_config, **overrides):
-    """The plain-ViT config of an MAE checkpoint's encoder (a ViT has no masking at all)."""
-    from transformers import ViTConfig
-
-    spec = {k: getattr(mae_config, k) for k in _ENCODER_KEYS if hasattr(mae_config, k)}
-    return ViTConfig(**{**spec, **overrides})
-
-
-def _preset_for(vit_config) -> str:
-    """The decoder preset that fits an encoder: the MAE-paper decoder for base-sized ones."""
-    return "base" if vit_config.hidden_size >= 512 else "small"
 
 
 def build_mae(
@@ -165,19 +99,15 @@ def build_mae(
         config = mae_config_from_vit(encoder_config(preset, image_size), preset, mask_ratio)
         return ViTMAEForPreTraining(config), f"scratch ({preset})"
 
-    source = resolve(base, model_dir)
-    if source.kind == "build":
-        source.entry.build_weights(source.path)
-        source = resolve(base, model_dir)
+    source = resolve_source(base, model_dir)
     if source.kind == "random":
-        vit_config, _ = source.entry.build_config()
+        vit_config, _ = build_config(source.entry)
         if getattr(vit_config, "model_type", "") != "vit":
             raise PretrainError(f"{base!r} is not a ViT: MAE pretraining needs a ViT backbone")
-        config = mae_config_from_vit(vit_config, _preset_for(vit_config), mask_ratio)
+        config = mae_config_from_vit(vit_config, preset_for(vit_config), mask_ratio)
         return ViTMAEForPreTraining(config), f"{base} (random init)"
 
-    location = str(source.path) if source.kind == "local" else source.hub_id
-    extra = {"revision": source.revision} if source.kind == "hub" and source.revision else {}
+    location, extra = pretrained_location(source)
     try:
         if source.kind == "local" and (source.path / "mae" / "config.json").is_file():
             location, extra = str(source.path / "mae"), {}
@@ -186,7 +116,7 @@ def build_mae(
             config.mask_ratio = float(mask_ratio)
             model = ViTMAEForPreTraining.from_pretrained(location, config=config, **extra)
         elif config.model_type == "vit":
-            config = mae_config_from_vit(config, _preset_for(config), mask_ratio)
+            config = mae_config_from_vit(config, preset_for(config), mask_ratio)
             model = ViTMAEForPreTraining.from_pretrained(location, config=config, **extra)
         else:
             raise PretrainError(

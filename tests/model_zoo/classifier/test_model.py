@@ -3,7 +3,8 @@ import threading
 import numpy as np
 import pytest
 
-from model_zoo.classifier.model import ModelLoadError, canonical_class_name, load_classifier
+from model_zoo.classifier.model import canonical_class_name, load_classifier
+from model_zoo.loading import ModelLoadError
 from tests.images import random_image
 
 LABELS = ["Crack", "No defect", "Rust"]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_zoo.classifier.model import ModelLoadError
 from model_zoo.clipseg.model import PromptError, clean_prompts, load_clipseg, to_rgb
+from model_zoo.loading import ModelLoadError
 from model_zoo.registry import ZOO
 from tests.images import random_image
 

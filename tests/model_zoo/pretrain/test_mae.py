@@ -11,6 +11,7 @@ from PIL import Image
 
 from model_zoo.commands.cli import main as zoo
 from model_zoo.pretrain import mae as pt
+from model_zoo.pretrain.configs import encoder_config
 from model_zoo.registry import resolve
 
 TINY = dict(preset="tiny", epochs=2, batch_size=4, checkpoint_every=2, progress=False)
@@ -230,7 +231,7 @@ def test_random_counterpart_has_the_default_architecture():
     from model_zoo.classifier.model import load_classifier
 
     clf = load_classifier("random-vit-small", ["a", "b"])
-    config = pt.encoder_config("small")
+    config = encoder_config("small")
     assert clf.model.config.hidden_size == config.hidden_size
     assert clf.model.config.image_size == config.image_size
 
