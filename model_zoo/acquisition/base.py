@@ -148,14 +148,3 @@ def rank_normalise(scores: np.ndarray) -> np.ndarray:
         sums = np.bincount(inverse, weights=ranks)
         ranks = sums[inverse] / counts[inverse]
     return ranks / scores.size
-
-
-class ProbabilityStrategy(Strategy):
-    """A strategy on the current model's probabilities; without a model it falls back to random."""
-
-    needs = frozenset({"probabilities"})
-
-    def fallback(self, ctx: AcquisitionContext) -> Strategy:
-        from model_zoo.acquisition.random import RandomStrategy
-
-        return RandomStrategy()

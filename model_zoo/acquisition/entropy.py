@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model_zoo.acquisition.base import AcquisitionContext, ProbabilityStrategy, entropy
+from model_zoo.acquisition.base import AcquisitionContext, entropy
+from model_zoo.acquisition.probability import ProbabilityStrategy
 
 
 class Entropy(ProbabilityStrategy):

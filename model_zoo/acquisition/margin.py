@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model_zoo.acquisition.base import AcquisitionContext, ProbabilityStrategy
+from model_zoo.acquisition.base import AcquisitionContext
+from model_zoo.acquisition.probability import ProbabilityStrategy
 
 
 class Margin(ProbabilityStrategy):
