@@ -6,7 +6,8 @@
   ``TRAIN_QUIET_SECONDS`` after the last one, whichever comes first.
 
 Runners: by default a background thread of this process; with ``REDIS_URL`` the round is an RQ
-job (``rq worker fm-inspect``) so that training runs on other machines. Either way the round holds
+job (``rq worker fm-inspect`` runs :func:`ml_backend.jobs.worker.run_job`) so that training
+runs on other machines. Either way the round holds
 the project's lock (:class:`ml_backend.jobs.records.ProjectLock`) and records its state in
 ``$MODEL_DIR/jobs``. A trigger that arrives during a round is not lost: another round follows.
 A round that fails because Label Studio is unreachable is retried with back-off.
@@ -41,15 +42,6 @@ class _Pending:
     running: bool = False
     again: bool = False
     retries: int = 0
-
-
-def run_job(project: str) -> dict:
-    """RQ entry point: build the backend state in the worker process and run one round."""
-    from ml_backend.server.app import BackendState
-    from ml_backend.settings import Settings
-
-    state = BackendState(Settings.from_env())
-    return run_round(state, project)
 
 
 def run_round(state, project: str) -> dict:
@@ -177,7 +169,7 @@ class TrainingScheduler:
         self.records.update(project, state="queued", reason=reason, queued_at=time.time())
         log.info("project %s: training round queued (%s)", project, reason)
         if self._queue is not None:
-            self._queue.enqueue("ml_backend.jobs.scheduler.run_job", project, job_timeout=6 * 3600)
+            self._queue.enqueue("ml_backend.jobs.worker.run_job", project, job_timeout=6 * 3600)
             pending.running = False
             return
         self._pool.submit(self._run, project)

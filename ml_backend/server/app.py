@@ -12,7 +12,6 @@ import hmac
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -21,55 +20,17 @@ from werkzeug.exceptions import HTTPException
 from ml_backend import __version__
 from ml_backend.controls.interactive import InteractiveError
 from ml_backend.controls.label_config import LabelConfigError
-from ml_backend.images.fetcher import ImageFetcher, ImageFetchError
+from ml_backend.images.fetcher import ImageFetchError
 from ml_backend.server import metrics
 from ml_backend.server.webhook import handle_event, project_id
-from ml_backend.serving.interactive import InteractiveService
-from ml_backend.serving.model_cache import ModelCache
-from ml_backend.serving.predictor import Predictor
 from ml_backend.settings import Settings
+from ml_backend.state import BackendState
 from model_zoo.loading import ModelLoadError
 from model_zoo.sam.refiner import sam_note
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LABEL_CONFIG = Path(__file__).resolve().parents[2] / "label_config" / "defects.xml"
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
-
-
-class BackendState:
-    """Everything a worker process holds: settings, models, the image fetcher, the predictor."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.models = ModelCache(settings)
-        self.fetcher = ImageFetcher.from_settings(settings)
-        self.predictor = Predictor(settings, self.models, self.fetcher)
-        self.interactive = InteractiveService(settings, self.fetcher)
-        self.default_version: str | None = None
-        self.preload_error: str | None = None
-        self.started_at = time.time()
-        self._scheduler = None
-
-    @property
-    def scheduler(self):
-        """The training scheduler, started on first use (not in RQ workers, which never ask)."""
-        if self._scheduler is None:
-            from ml_backend.jobs.scheduler import TrainingScheduler
-
-            self._scheduler = TrainingScheduler(self)
-        return self._scheduler
-
-    def preload(self) -> None:
-        """Load the default classifier for the shipped label config, before workers fork."""
-        try:
-            self.default_version = self.predictor.setup(DEFAULT_LABEL_CONFIG.read_text())
-            log.info("preloaded %s", self.default_version)
-        except Exception as exc:  # keep serving: /health and /setup report it
-            self.preload_error = str(exc)
-            log.error("could not preload the default classifier: %s", exc)
-        if self.interactive.wanted() == "sam":  # SAM takes seconds to load: not on a click
-            self.interactive.source()
 
 
 def _json_body() -> dict[str, Any]:

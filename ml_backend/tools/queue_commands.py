@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ml_backend.jobs.records import ProjectLock
     from ml_backend.queue.order import QueueRoundFailed, reorder_project
-    from ml_backend.server.app import BackendState
     from ml_backend.settings import Settings, SettingsError
+    from ml_backend.state import BackendState
     from model_zoo.acquisition import AcquisitionError
 
     logging.basicConfig(

@@ -7,7 +7,7 @@ store (temporary directory, renamed into place; live pointer switched atomically
 the unlabeled tasks with it and push the predictions to Label Studio in bulk.
 
 The serving model is never touched: a crash anywhere leaves the previous version live. This
-module runs in a background thread of the web process, or in an ``rq worker`` (``run_job``).
+module runs in a background thread of the web process, or in an ``rq worker`` (:func:`ml_backend.jobs.worker.run_job`).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ import pytest
 from ml_backend.jobs import scheduler
 from ml_backend.queue import order as queue_order
 from ml_backend.queue.order import round_number, score_tasks
-from ml_backend.server.app import BackendState
 from ml_backend.settings import Settings, SettingsError
+from ml_backend.state import BackendState
 from tests.ml_backend.conftest import make_settings
 from tests.ml_backend.training.test_trainer import CONFIG, make_tasks
 
