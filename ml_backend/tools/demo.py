@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -54,13 +55,14 @@ def ensure_data(root: Path, n: int, seed: int) -> Path:
 
 
 def ensure_model(root: Path, data: Path, epochs: int) -> Path:
-    from model_zoo.commands.cli import main as zoo
-
     out = root / "models" / "demo-classifier"
     if not (out / "fm_inspect.json").is_file():
         step("fine-tuning the embedded fm-concrete-small backbone on the synthetic images")
-        code = zoo(
+        code = subprocess.call(  # the model_zoo command line, as a user would run it
             [
+                sys.executable,
+                "-m",
+                "model_zoo",
                 "finetune",
                 "--data",
                 str(data),
@@ -76,7 +78,8 @@ def ensure_model(root: Path, data: Path, epochs: int) -> Path:
                 str(epochs),
                 "--version",
                 "demo-classifier-1",
-            ]
+            ],
+            cwd=REPO_ROOT,
         )
         if code:
             raise SystemExit(code)
