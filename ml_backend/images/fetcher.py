@@ -39,7 +39,6 @@ from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes, urljoin, urlsplit
 
-import numpy as np
 import requests
 import urllib3
 from label_studio_sdk._extensions.label_studio_tools.core.utils.io import (
@@ -49,6 +48,8 @@ from label_studio_sdk._extensions.label_studio_tools.core.utils.io import (
 )
 from PIL import Image, ImageOps, UnidentifiedImageError
 from requests.adapters import HTTPAdapter
+
+from model_zoo.data.rgb import to_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +77,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HTTP = ("http", "https")
 # Presign endpoints of Label Studio: their redirect target is chosen by Label Studio, so trusted.
 _PRESIGN_PATH = re.compile(r"/(?:tasks|projects)/\d+/presign/?$")
-# Transparent pixels are shown on a white page; the model sees the same.
-_ALPHA_BACKGROUND = (255, 255, 255, 255)
-_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 # What Label Studio shows (browser formats) plus the usual inspection-camera formats.
 _FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "GIF", "BMP", "DIB", "AVIF", "JPEG2000", "PPM", "TGA")
 _POOL_SIZE = 16  # kept-alive connections per host, shared by the serving threads
@@ -823,47 +821,6 @@ def _image_formats() -> tuple[str, ...]:
     """Raster formats that are decoded in-process; never EPS (Ghostscript) and other oddities."""
     Image.init()
     return tuple(f for f in _FORMATS if f in Image.OPEN)
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """8-bit RGB from any PIL mode.
-
-    * 16-bit integers (``I;16*``, and ``I`` with values in 0..65535) are scaled by 255/65535;
-      other ``I`` images are stretched from their min..max;
-    * floats (``F``) in 0..1 are scaled by 255, others stretched from their min..max (NaN and infinities count as 0);
-    * transparency (alpha channels, palette or tRNS transparency) is composited on white, which
-      is how the image shows on a page;
-    * everything else (L, 1, P, CMYK, YCbCr, ...) uses Pillow's conversion.
-    """
-    mode = img.mode
-    if mode == "RGB":
-        return img
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        return Image.fromarray(_scale_to_uint8(np.asarray(img), mode), mode="L").convert("RGB")
-    if mode in _ALPHA_MODES or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, _ALPHA_BACKGROUND)
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
-
-
-def _scale_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
-    arr = arr.astype(np.float32)  # float32 is exact for 16-bit values and halves the memory
-    if mode == "F":
-        np.nan_to_num(arr, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
-    if mode.startswith("I;16") or (mode == "I" and lo >= 0 and hi <= 65535):
-        arr *= 255.0 / 65535.0
-    elif mode == "F" and lo >= 0 and hi <= 1:
-        arr *= 255.0
-    elif hi > lo:
-        arr -= lo
-        arr *= 255.0 / (hi - lo)
-    else:
-        arr[...] = 0
-    np.rint(arr, out=arr)
-    np.clip(arr, 0, 255, out=arr)
-    return arr.astype(np.uint8)
 
 
 def _too_many_pixels(

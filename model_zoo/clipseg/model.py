@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from model_zoo.data.rgb import to_rgb
 from model_zoo.device import place
 from model_zoo.loading import (
     build_random,
@@ -139,55 +140,6 @@ def random_base_config():
         use_complex_transposed_convolution=True,
     )
     return config, _processor(352, byte_level_tokenizer())
-
-
-# ---------------------------------------------------------------------------------- images
-def to_rgb(image: Image.Image | np.ndarray) -> Image.Image:
-    """8-bit RGB from a PIL image of any mode or a uint8/uint16/float array.
-
-    16-bit and 32-bit integer images are scaled by 255/65535 when they fit 16 bits, otherwise
-    stretched from their range; floats in [0, 1] are scaled by 255; transparency is composited
-    on white; palette, grayscale, CMYK … use Pillow's conversion.
-    """
-    if isinstance(image, np.ndarray):
-        arr = image
-        if arr.ndim == 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
-            raise ValueError(
-                f"an image array must be (H, W), (H, W, 3) or (H, W, 4), not {arr.shape}"
-            )
-        if arr.dtype != np.uint8:
-            arr = _scale_to_uint8(arr)
-        image = Image.fromarray(arr)
-    if not isinstance(image, Image.Image):
-        raise TypeError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
-    if image.width < 1 or image.height < 1:
-        raise ValueError(f"the image is empty ({image.width}x{image.height})")
-    mode = image.mode
-    if mode == "RGB":
-        return image
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        return Image.fromarray(_scale_to_uint8(np.asarray(image)), mode="L").convert("RGB")
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
-
-
-def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
-    a = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-    if np.issubdtype(arr.dtype, np.floating) and lo >= 0 and hi <= 1:
-        a = a * 255.0
-    elif np.issubdtype(arr.dtype, np.integer) and lo >= 0 and hi <= 65535:
-        a = a * (255.0 / 65535.0) if hi > 255 or arr.dtype.itemsize > 1 else a
-    elif hi > lo:
-        a = (a - lo) * (255.0 / (hi - lo))
-    else:
-        a = np.zeros_like(a)
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
 def clean_prompts(prompts: Sequence[str], what: str = "prompts") -> list[str]:

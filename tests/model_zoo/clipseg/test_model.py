@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model_zoo.clipseg.model import PromptError, clean_prompts, load_clipseg, to_rgb
+from model_zoo.clipseg.model import PromptError, clean_prompts, load_clipseg
 from model_zoo.loading import ModelLoadError
 from model_zoo.registry import ZOO
 from tests.images import random_image
@@ -92,19 +92,6 @@ def test_long_prompts_are_truncated_to_clip_context(tiny, caplog):
 def test_image_sizes_far_from_the_input_size(tiny, size):
     (logits,) = tiny.prompt_logits([random_image(*size)], ["concrete"])
     assert logits.shape == (1, 96, 96) and np.isfinite(logits).all()
-
-
-def test_image_modes_become_rgb():
-    gray16 = Image.fromarray((np.arange(64 * 32).reshape(32, 64) * 30).astype(np.uint16))
-    assert gray16.mode.startswith("I;16")
-    rgb = np.asarray(to_rgb(gray16))
-    assert rgb.shape == (32, 64, 3) and rgb.max() > 200 and rgb.min() == 0
-    rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
-    assert np.asarray(to_rgb(rgba)).min() == 255  # transparent -> white
-    assert to_rgb(Image.new("L", (5, 4), 7)).mode == "RGB"
-    assert to_rgb(np.zeros((4, 5), np.float32)).size == (5, 4)
-    with pytest.raises(ValueError, match="must be"):
-        to_rgb(np.zeros((4, 5, 7), np.uint8))
 
 
 def test_mixed_modes_in_one_batch(tiny):
