@@ -116,7 +116,6 @@ def test_model_zoo_never_imports_ml_backend():
     assert not offenders, offenders
 
 
-@pytest.mark.xfail(strict=True, reason="images/ still builds an SDK client (fixed next)")
 def test_only_labelstudio_imports_the_sdk_client():
     clients = ("label_studio_sdk.client", "label_studio_sdk.LabelStudio")
     offenders = {
@@ -151,7 +150,6 @@ def builds_result_json(tree: ast.AST) -> list[int]:
     return lines
 
 
-@pytest.mark.xfail(strict=True, reason="queue and labelstudio/ still build results (fixed next)")
 def test_only_controls_build_result_json():
     offenders = {}
     for name, path in source_modules().items():

@@ -28,6 +28,17 @@ def new_region_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
+def result_item(from_name: str, to_name: str, result_type: str, value: dict, **extra) -> dict:
+    """One item of a Label Studio ``result`` list (prediction or annotation)."""
+    return {
+        "from_name": from_name,
+        "to_name": to_name,
+        "type": result_type,
+        "value": value,
+        **extra,
+    }
+
+
 class ControlHandler:
     """Base class: ``matches`` decides whether a control is ours; ``predict`` does the work."""
 
@@ -64,13 +75,13 @@ class ControlHandler:
         raise NotImplementedError
 
     def region(self, value: dict, score: float, **extra) -> Region:
-        item = {
-            "id": new_region_id(),
-            "from_name": self.control.name,
-            "to_name": self.image_object.name,
-            "type": self.result_type,
-            "value": value,
-            "score": float(score),
+        item = result_item(
+            self.control.name,
+            self.image_object.name,
+            self.result_type,
+            value,
+            id=new_region_id(),
+            score=float(score),
             **extra,
-        }
+        )
         return Region(item=item, score=float(score))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml_backend.controls.base import Region
+from ml_backend.controls.base import Region, result_item
 from ml_backend.controls.classifier_control import ClassifierControl
 from ml_backend.controls.label_config import tag_float
 from model_zoo.classifier.model import ImageClassifier
@@ -46,10 +46,22 @@ class ChoicesHandler(ClassifierControl):
     def predict(self, images) -> list[list[Region]]:
         classifier = self.classifier
         probs = classifier.predict_proba(images, batch_size=self.settings.predict_batch_size)
+        return self.choice_regions(probs, classifier)
+
+    def choice_regions(
+        self, probs: np.ndarray, classifier: ImageClassifier, *, keep_best: bool = False
+    ) -> list[list[Region]]:
+        """The Choices region of each row of class probabilities (``[]``: nothing chosen).
+
+        A choice scores the sum (single-label) or max (multi-label) of the probabilities of its
+        classes. Chosen: the best one (single choice) or every one (``choice="multiple"``) at
+        ``model_score_threshold`` or above. ``keep_best``: a row where none reaches the threshold
+        still gets its best choice (a queue round needs a result for every task).
+        """
         mapping = self.label_map(classifier.classes)
         labels = list(mapping)
         if not labels:
-            return [[] for _ in images]
+            return [[] for _ in range(len(probs))]
         combine = np.max if classifier.multi_label else np.sum
         scores = np.stack([combine(probs[:, mapping[label]], axis=1) for label in labels], axis=1)
         scores = np.clip(scores, 0.0, 1.0)
@@ -57,13 +69,20 @@ class ChoicesHandler(ClassifierControl):
         out = []
         for row in scores:
             if self.multiple:
-                chosen = [i for i in np.argsort(-row) if row[i] >= threshold]
+                chosen = [int(i) for i in np.argsort(-row) if row[i] >= threshold]
             else:
                 best = int(np.argmax(row))
                 chosen = [best] if row[best] >= threshold else []
+            if not chosen and keep_best:
+                chosen = [int(np.argmax(row))]
             if not chosen:
                 out.append([])
                 continue
             score = float(np.mean(row[chosen]))
             out.append([self.region({"choices": [labels[i] for i in chosen]}, score)])
         return out
+
+
+def choices_result(from_name: str, to_name: str, choices: list[str]) -> dict:
+    """A Choices result item, as an annotator submits it."""
+    return result_item(from_name, to_name, "choices", {"choices": list(choices)})

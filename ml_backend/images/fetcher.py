@@ -49,6 +49,7 @@ from label_studio_sdk._extensions.label_studio_tools.core.utils.io import (
 from PIL import Image, ImageOps, UnidentifiedImageError
 from requests.adapters import HTTPAdapter
 
+from ml_backend.labelstudio import client as labelstudio_client
 from model_zoo.data.rgb import to_rgb
 
 logger = logging.getLogger(__name__)
@@ -270,10 +271,7 @@ class ImageFetcher:
         if session is not None:
             session.close()
         if client is not None:
-            try:
-                client._client_wrapper.httpx_client.httpx_client.close()
-            except Exception as exc:  # the SDK's layout changed: nothing worse than a leak
-                logger.debug("could not close the label-studio-sdk HTTP client: %r", exc)
+            labelstudio_client.close(client)
 
     def __enter__(self) -> ImageFetcher:
         return self
@@ -474,14 +472,10 @@ class ImageFetcher:
         if self._client is None:
             with self._client_lock:
                 if self._client is None:
-                    from label_studio_sdk.client import LabelStudio
-
                     # The SDK joins "api/token/refresh/" onto base_url: a trailing slash keeps a
                     # path prefix such as http://host/label-studio.
-                    self._client = LabelStudio(
-                        base_url=self._ls_url + "/",
-                        api_key=self._api_key,
-                        timeout=self._limits.timeout_s,
+                    self._client = labelstudio_client.make_client(
+                        self._ls_url + "/", self._api_key, timeout=self._limits.timeout_s
                     )
         return self._client
 
@@ -497,10 +491,9 @@ class ImageFetcher:
         refresh_url = concat_urls(self._ls_url or "", "/api/token/refresh/")
         try:
             import httpx
-            from label_studio_sdk.core.api_error import ApiError
 
-            headers = self._sdk_client()._client_wrapper.get_headers()
-        except ApiError as exc:
+            headers = labelstudio_client.auth_headers(self._sdk_client())
+        except labelstudio_client.ApiError as exc:
             detail = exc.body.get("detail") if isinstance(exc.body, dict) else exc.body
             if exc.status_code in (401, 403) or exc.status_code is None:
                 raise ImageFetchError(
@@ -532,8 +525,7 @@ class ImageFetcher:
                 reason="http_error",
                 url=refresh_url,
             ) from None
-        auth = headers.get("Authorization")
-        return {"Authorization": auth} if auth else {}
+        return headers
 
     # ----------------------------------------------------------------------------- download
 

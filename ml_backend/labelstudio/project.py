@@ -9,14 +9,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import requests
-from label_studio_sdk.client import LabelStudio
+
+from ml_backend.controls.choices import choices_result
+from ml_backend.labelstudio.client import LabelStudio, make_client
 
 log = logging.getLogger(__name__)
 
 
 def client_for(url: str, api_key: str) -> LabelStudio:
     """An SDK client; ``api_key`` may be a legacy token or a personal access token."""
-    return LabelStudio(base_url=url.rstrip("/"), api_key=api_key)
+    return make_client(url.rstrip("/"), api_key)
 
 
 def create_project(client: LabelStudio, title: str, label_config: str, **fields) -> int:
@@ -111,14 +113,7 @@ def annotate_choices(
     """Submit an annotation with one Choices result (as an annotator would); fires the webhooks."""
     annotation = client.annotations.create(
         id=task_id,
-        result=[
-            {
-                "from_name": from_name,
-                "to_name": to_name,
-                "type": "choices",
-                "value": {"choices": list(choices)},
-            }
-        ],
+        result=[choices_result(from_name, to_name, list(choices))],
         was_cancelled=False,
         lead_time=1.0,
     )

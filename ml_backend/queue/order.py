@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from ml_backend.images.fetcher import ImageFetchError
+from ml_backend.labelstudio.client import api_request
 from ml_backend.training import trainer
 from ml_backend.training.annotations import build_training_set, iter_tasks
 from ml_backend.training.trainer import TrainingSkipped, _choices_handler, with_retries
@@ -64,18 +65,7 @@ class QueueRoundFailed(RuntimeError):
 
 # ------------------------------------------------------------------------------- Label Studio
 def _api(client, method: str, path: str, **kwargs) -> Any:
-    """A raw call through the SDK's HTTP client (same auth: legacy token or PAT)."""
-    options = {"timeout_in_seconds": LONG_CALL_SECONDS}
-    response = client._client_wrapper.httpx_client.request(
-        path, method=method, request_options=options, **kwargs
-    )
-    if response.status_code >= 400:
-        error = RuntimeError(
-            f"{method} /{path} -> HTTP {response.status_code}: {response.text[:300]}"
-        )
-        error.status_code = response.status_code  # type: ignore[attr-defined]
-        raise error
-    return response.json() if response.content else None
+    return api_request(client, method, path, timeout=LONG_CALL_SECONDS, **kwargs)
 
 
 def model_versions(client, project: int) -> dict[str, int]:
@@ -258,33 +248,15 @@ def _features(state, classifier, tasks: list[dict], image_key: str):
 
 
 def _results(handler, classifier, probs: np.ndarray) -> list[list[dict]]:
-    """A Choices result per row: the classifier's choice (valid for the label config)."""
-    mapping = handler.label_map(classifier.classes)
-    labels = list(mapping)
-    if not labels:
+    """A Choices result per row (the handler's scoring; the best choice when none reaches the
+    threshold, since every task of the round needs a prediction)."""
+    if not handler.label_map(classifier.classes):
         raise QueueRoundFailed(
             f"no choice of <Choices name={handler.control.name!r}> matches a class of the model "
             f"({classifier.classes}); cannot build valid predictions"
         )
-    combine = np.max if classifier.multi_label else np.sum
-    scores = np.stack([combine(probs[:, mapping[label]], axis=1) for label in labels], axis=1)
-    out = []
-    for row in scores:
-        chosen = [labels[int(np.argmax(row))]]
-        if handler.multiple:
-            chosen = [labels[i] for i in np.argsort(-row) if row[i] >= handler.threshold] or chosen
-        out.append(
-            [
-                {
-                    "from_name": handler.control.name,
-                    "to_name": handler.image_object.name,
-                    "type": "choices",
-                    "value": {"choices": chosen},
-                    "score": float(row.max()),
-                }
-            ]
-        )
-    return out
+    regions = handler.choice_regions(probs, classifier, keep_best=True)
+    return [[region.item for region in row] for row in regions]
 
 
 def score_tasks(state, handler, tasks: list[dict], *, strategy: str, minority: tuple[str, ...]):

@@ -88,6 +88,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 def bench_apply(client, n_tasks: int, chunk: int, headers: dict, url: str) -> dict:
     import requests
 
+    from ml_backend.controls.choices import choices_result
     from ml_backend.labelstudio.project import create_project, import_tasks
     from ml_backend.queue.order import apply_order
 
@@ -101,14 +102,7 @@ def bench_apply(client, n_tasks: int, chunk: int, headers: dict, url: str) -> di
         ]
         ids += import_tasks(client, project, rows)
     imported = time.perf_counter() - started
-    result = [
-        {
-            "from_name": "defect",
-            "to_name": "image",
-            "type": "choices",
-            "value": {"choices": ["Rust"]},
-        }
-    ]
+    result = [choices_result("defect", "image", ["Rust"])]
     figures = {"tasks": n_tasks, "import_tasks_s": round(imported, 1), "rounds": []}
     rng = np.random.default_rng(0)
     for _ in range(2):
