@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     queue_order_cli.add_bench_arguments(
         sub.add_parser("bench-queue", help="time to apply a queue round to N tasks of a real LS")
     )
+    table = sub.add_parser("settings-table", help="print the configuration table (Markdown)")
+    table.add_argument("--write", default=None, help="update the table in this Markdown page")
     args = parser.parse_args(argv)
+    if args.command == "settings-table":
+        return _settings_table(args.write)
     if args.command == "reorder":
         return queue_order_cli.run(args)
     if args.command == "bench-queue":
@@ -75,6 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         threaded=True,
         use_reloader=False,
     )
+    return 0
+
+
+def _settings_table(page: str | None) -> int:
+    from pathlib import Path
+
+    from ml_backend.settings import settings_table, with_settings_table
+
+    if page is None:
+        print(settings_table(), end="")
+        return 0
+    target = Path(page)
+    target.write_text(with_settings_table(target.read_text()))
+    print(f"updated the settings table in {target}")
     return 0
 
 

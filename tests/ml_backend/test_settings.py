@@ -3,7 +3,15 @@ from pathlib import Path
 
 import pytest
 
-from ml_backend.settings import SETTINGS, Settings, SettingsError
+from ml_backend.__main__ import main
+from ml_backend.settings import (
+    SETTINGS,
+    TABLE_END,
+    Settings,
+    SettingsError,
+    settings_table,
+    with_settings_table,
+)
 
 
 def test_defaults():
@@ -50,3 +58,38 @@ def test_docs_document_every_setting():
     documented = set(re.findall(r"^\| `([A-Z_]+)`", page, flags=re.M))
     missing = set(SETTINGS) - documented
     assert not missing, f"the table in docs/configuration.md lacks {sorted(missing)}"
+
+
+def test_every_field_comes_from_one_declaration():
+    fields = [f for f in Settings.__dataclass_fields__]
+    assert sorted(fields) == sorted(s.field for s in SETTINGS.values())
+    assert all(s.concern for s in SETTINGS.values()), "every setting belongs to a concern"
+
+
+def test_the_table_has_every_setting_under_its_concern():
+    table = settings_table()
+    for s in SETTINGS.values():
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{s.env}`"))
+        section = table[: table.index(row)].rsplit("### ", 1)[1].splitlines()[0]
+        assert section == s.concern
+
+
+def test_settings_table_command_updates_a_page(tmp_path, capsys):
+    page = tmp_path / "configuration.md"
+    page.write_text(
+        f"# Configuration\n<!-- settings-table:start -->\nstale row\n{TABLE_END}\nafter\n"
+    )
+    assert main(["settings-table", "--write", str(page)]) == 0
+    text = page.read_text()
+    assert "stale row" not in text and text.endswith(f"{TABLE_END}\nafter\n")
+    assert settings_table() in text and with_settings_table(text) == text
+    assert main(["settings-table"]) == 0
+    assert capsys.readouterr().out.endswith(settings_table())
+
+
+def test_the_configuration_page_has_the_current_table():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert with_settings_table(text) == text, (
+        "docs/configuration.md has a stale settings table: run "
+        "`python -m ml_backend settings-table --write docs/configuration.md`"
+    )
