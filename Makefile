@@ -8,7 +8,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/build/mpl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install demo test unit integration lint format docs docs-check bench clean
+.PHONY: help install demo test unit integration lint format docs docs-check bench bench-queue clean
 
 help:
 	@echo "make demo        local Label Studio + backend + sample project, pre-annotated"
@@ -18,7 +18,7 @@ help:
 	@echo "make lint        ruff check + format check;  make format  reformat"
 	@echo "make docs        serve the documentation (docs/, mkdocs.yml) on http://127.0.0.1:8000"
 	@echo "make docs-check  build the documentation with --strict (broken links fail)"
-	@echo "make bench       benchmarks (prints tables)"
+	@echo "make bench       every benchmark (prints tables); make bench-queue  against Label Studio"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,8 +59,16 @@ test: install lint docs-check
 demo: install
 	$(PY) -m ml_backend.tools.demo
 
+# every benchmark command; each prints its table (bench-queue needs Label Studio: make bench-queue)
+BENCHES := ml_backend:bench ml_backend:bench-training model_zoo:bench-cam \
+	model_zoo:bench-clipseg model_zoo:bench-pretrain model_zoo:bench-acquisition
+
 bench: $(VENV)/.installed
-	$(PY) -m model_zoo bench predict
+	@set -e; for b in $(BENCHES); do \
+		echo "==> python -m $${b%%:*} $${b#*:}"; $(PY) -m $${b%%:*} $${b#*:}; done
+
+bench-queue: install
+	$(PY) -m ml_backend bench-queue
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache demo-data
