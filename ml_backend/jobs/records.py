@@ -12,12 +12,13 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from model_zoo.storage.atomic import write_text_atomic
 
 
 class JobRecords:
@@ -37,11 +38,7 @@ class JobRecords:
     def update(self, project: str, **fields: Any) -> dict[str, Any]:
         with self._guard:
             record = {**self.read(project), **fields, "project": project, "updated_at": time.time()}
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".job-", dir=self.root)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(record, fh, indent=2, default=str)
-            os.replace(tmp, self.path(project))
+            write_text_atomic(self.path(project), json.dumps(record, indent=2, default=str))
             return record
 
     def all(self) -> list[dict[str, Any]]:

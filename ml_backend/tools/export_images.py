@@ -23,6 +23,8 @@ from typing import Any
 
 from PIL import Image
 
+from model_zoo.storage.atomic import write_bytes_atomic
+
 log = logging.getLogger(__name__)
 
 _EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp"}
@@ -95,9 +97,7 @@ def export_images(
                 counts["failed"] += 1
                 continue
             path = out / f"{stem}{_EXTENSIONS.get(fmt, '.' + fmt.lower())}"
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(data_bytes)
-            tmp.replace(path)
+            write_bytes_atomic(path, data_bytes)
             counts["written"] += 1
     return counts
 

@@ -57,6 +57,7 @@ from model_zoo.pretrain.configs import (
     vit_processor,
 )
 from model_zoo.registry import ZOO, default_model_dir, zoo_local_dir
+from model_zoo.storage.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -266,11 +267,7 @@ def save_preview(model, pixels: torch.Tensor, path: Path, seed: int = 0) -> Path
     scale = max(1, 192 // pixels.shape[-1])
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 # ------------------------------------------------------------------------------ training
@@ -322,12 +319,6 @@ def check_out_name(name: str, allow_zoo: bool = False) -> str:
     if name in ZOO and not allow_zoo:
         raise PretrainError(f"--out {name!r} is a built-in zoo name; choose another name")
     return name
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _schedule(total: int, warmup: int) -> Callable[[int], float]:
@@ -467,19 +458,17 @@ def pretrain(
     resumed_at = step
 
     def checkpoint() -> None:
-        _atomic_save(
-            {
-                "format": 1,
-                "settings": settings,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "history": history,
-                "torch_rng": torch.get_rng_state(),
-            },
-            ckpt_path,
-        )
+        state = {
+            "format": 1,
+            "settings": settings,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "history": history,
+            "torch_rng": torch.get_rng_state(),
+        }
+        write_atomic(ckpt_path, lambda tmp: torch.save(state, tmp))
 
     spread = torch.linspace(0, n - 1, min(4, n)).round().long()  # sorted folders: mix them
     preview_pixels = _center(pixels_u8[spread], size)

@@ -20,11 +20,12 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from model_zoo.storage.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 INDEX = "index.json"
@@ -33,17 +34,6 @@ INDEX = "index.json"
 def _safe(version: str) -> str:
     name = re.sub(r"[^A-Za-z0-9._@-]+", "_", str(version)).strip("._") or "unnamed"
     return name[:150]
-
-
-def _atomic_write_bytes(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FeatureCache:
@@ -119,9 +109,9 @@ class FeatureCache:
             match = re.search(r"features-(\d+)\.npy", old_file)
             generation = int(match.group(1)) + 1 if match else 0
         name = f"features-{generation}.npy"
-        _atomic_write_bytes(folder / name, lambda p: np.save(p, merged))
+        write_atomic(folder / name, lambda p: np.save(p, merged))
         index = {"file": name, "keys": all_keys, "dim": int(merged.shape[1]), "version": version}
-        _atomic_write_bytes(folder / INDEX, lambda p: p.write_text(json.dumps(index)))
+        write_atomic(folder / INDEX, lambda p: p.write_text(json.dumps(index)))
         for stale in folder.glob("features-*.npy"):
             if stale.name != name:
                 stale.unlink(missing_ok=True)

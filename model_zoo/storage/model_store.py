@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model_zoo.storage.atomic import write_text_atomic
+
 META_FILE = "fm_inspect.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
@@ -141,7 +143,7 @@ class ModelStore:
             write(tmp)
             record = {**self.meta(tmp), **meta, "version": version, "scope": scope}
             record.setdefault("created_at", time.time())
-            _atomic_write(
+            write_text_atomic(
                 tmp / META_FILE, json.dumps(record, indent=2, sort_keys=True, default=str)
             )
             _fsync_dir(tmp)
@@ -160,7 +162,7 @@ class ModelStore:
         if not (self.version_dir(scope, version) / META_FILE).is_file():
             known = [v.version for v in self.versions(scope)]
             raise StoreError(f"no version {version!r} in {scope!r}; known versions: {known}")
-        _atomic_write(self.scope_dir(scope) / "live", version + "\n")
+        write_text_atomic(self.scope_dir(scope) / "live", version + "\n")
 
     def prune(self, scope: str) -> list[str]:
         """Remove the oldest versions beyond ``keep``; never the live one."""
@@ -181,20 +183,6 @@ class ModelStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 count += 1
         return count
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fsync_dir(path: Path) -> None:
