@@ -26,6 +26,7 @@ from model_zoo.acquisition import (
     get_strategy,
 )
 from model_zoo.storage.feature_cache import FeatureCache
+from model_zoo.table import format_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
         "strategies": {},
     }
     print(f"feature cache: write {write_s:.2f} s, read {read_s:.2f} s for {args.n} x {args.dim}")
-    print(f"{'strategy':<26}{'score s':>10}{'+ diverse top-' + str(args.batch) + ' s':>24}")
     for name in [s.strip() for s in args.strategies.split(",") if s.strip()]:
         ctx = AcquisitionContext(
             pool_features=features,
@@ -99,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
         acquisition_order(scores, features, batch=args.batch)
         order_s = time.perf_counter() - t0
         results["strategies"][name] = {"score_s": round(score_s, 3), "order_s": round(order_s, 3)}
-        print(f"{name:<26}{score_s:>10.3f}{order_s:>24.3f}")
+    rows = [{"strategy": name, **r} for name, r in results["strategies"].items()]
+    diverse = f"+ diverse top-{args.batch} s"
+    print(format_table(rows, headers={"score_s": "score s", "order_s": diverse}))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

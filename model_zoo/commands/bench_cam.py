@@ -17,6 +17,17 @@ import time
 import numpy as np
 from PIL import Image
 
+from model_zoo.table import format_table
+
+_HEADERS = {
+    "ms_per_image": "ms/img",
+    "ratio_to_forward": "x forward",
+    "ratio_to_classification": "x classify",
+    "regions_per_image": "regions/img",
+    "peak_rss_mb": "peak MB",
+}
+_DIGITS = {**dict.fromkeys(_HEADERS, 1), "peak_rss_mb": 0}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="tiny-vit")
@@ -70,9 +81,6 @@ def run(args: argparse.Namespace) -> int:
         f"bare forward {1000 * forward:.1f} ms/img, classification incl. pre-processing "
         f"{1000 * classify:.1f} ms/img, peak RSS {_peak_mb():.0f} MB"
     )
-    print(
-        f"{'method':<20}{'ms/img':>9}{'x forward':>11}{'x classify':>12}{'regions/img':>13}{'peak MB':>9}"
-    )
     sam = None
     for refine in [r.strip() for r in args.refine.split(",") if r.strip()]:
         if "sam" in refine:
@@ -98,10 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 "peak_rss_mb": _peak_mb(),
             }
             rows.append(row)
-            print(
-                f"{name:<20}{row['ms_per_image']:>9.1f}{row['ratio_to_forward']:>11.1f}"
-                f"{row['ratio_to_classification']:>12.1f}{regions:>13.1f}{row['peak_rss_mb']:>9.0f}"
-            )
+    print(format_table(rows, digits=_DIGITS, headers=_HEADERS))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(

@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw
 
 from model_zoo.cam.proposals import Proposal, parse_threshold, proposals, union_mask
 from model_zoo.data.dataset import load_dataset, open_image, open_mask
+from model_zoo.table import format_table
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))
-    print(format_table(rows))
+    print(results_table(rows))
     for note in notes:
         print("note:", note)
     if args.plot and defect:
@@ -280,25 +281,22 @@ def _argv(args) -> list[str]:
     return out + ["--json", str(args.json)]
 
 
-def format_table(rows: dict[str, dict]) -> str:
+def results_table(rows: dict[str, dict]) -> str:
+    """One line per method: overall IoU, precision, recall, accepted share, proposals, time,
+    and the mask IoU per class."""
     classes = sorted({c for r in rows.values() for c in r["per_class"]})
-    short = {c: c[:9] for c in classes}
-    head = f"{'method':<22}{'IoU':>6}{'prec':>6}{'rec':>6}{'acc≥.5':>7}{'props':>6}{'ms/img':>8}"
-    head += "".join(f"{short[c]:>10}" for c in classes)
-    lines = [head, "-" * len(head)]
-    for name, r in rows.items():
-        o = r["overall"]
-        ms = f"{r['ms_per_image']:.0f}" if "ms_per_image" in r else "-"
-        line = (
-            f"{name:<22}{o['iou']:>6.3f}{o['precision']:>6.2f}{o['recall']:>6.2f}"
-            f"{o['accepted']:>7.2f}{o['proposals_per_image']:>6.1f}{ms:>8}"
-        )
-        line += "".join(
-            f"{r['per_class'].get(c, {}).get('iou', float('nan')):>10.3f}" for c in classes
-        )
-        lines.append(line)
-    lines.append("(per-class columns: mask IoU; acc≥.5: share of proposals with IoU ≥ 0.5)")
-    return "\n".join(lines)
+    table = [
+        {
+            "method": name,
+            **{k: r["overall"][k] for k in ("iou", "precision", "recall", "accepted")},
+            "props": r["overall"]["proposals_per_image"],
+            "ms/img": r.get("ms_per_image"),
+            **{c[:9]: r["per_class"].get(c, {}).get("iou") for c in classes},
+        }
+        for name, r in rows.items()
+    ]
+    text = format_table(table, digits={"props": 1, "ms/img": 0}, headers={"accepted": "acc≥.5"})
+    return text + "\n(per-class columns: mask IoU; acc≥.5: share of proposals with IoU ≥ 0.5)"
 
 
 def plot(path, images, defect, gts, samples, overlays, rows, count) -> None:

@@ -34,6 +34,7 @@ from model_zoo.clipseg.ensembles import (
 )
 from model_zoo.clipseg.model import DEFAULT_CLIPSEG, load_clipseg
 from model_zoo.data.dataset import load_dataset, open_image, open_mask
+from model_zoo.table import format_table
 
 log = logging.getLogger(__name__)
 
@@ -207,21 +208,17 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         plot(report, args.plot)
     print(f"{report['model']}: {report['images']} images in {report['seconds']} s")
-    print(
-        f"{'ensemble':9} {'fg IoU':>7} {'bg IoU':>7} {'acc':>6} {'unc':>6} "
-        f"{'err@top10%':>10} {'err@rest':>8} {'AUROC':>6}"
-    )
-    for name, r in report["ensembles"].items():
-
-        def f(v):
-            return "  n/a" if v is None else f"{v:.3f}"
-
-        print(
-            f"{name:9} {f(r['foreground_iou']):>7} {f(r['background_iou']):>7} "
-            f"{f(r['pixel_accuracy']):>6} {f(r['mean_uncertainty']):>6} "
-            f"{f(r['error_rate_top10_uncertain']):>10} {f(r['error_rate_rest']):>8} "
-            f"{f(r['uncertainty_error_auroc']):>6}"
-        )
+    columns = {
+        "foreground_iou": "fg IoU",
+        "background_iou": "bg IoU",
+        "pixel_accuracy": "acc",
+        "mean_uncertainty": "unc",
+        "error_rate_top10_uncertain": "err@top10%",
+        "error_rate_rest": "err@rest",
+        "uncertainty_error_auroc": "AUROC",
+    }
+    rows = [{"ensemble": name, **r} for name, r in report["ensembles"].items()]
+    print(format_table(rows, ["ensemble", *columns], headers=columns))
     if report["random_weights"]:
         print("random weights: these numbers test the pipeline, not CLIPSeg")
     return 0
