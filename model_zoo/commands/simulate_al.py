@@ -12,10 +12,12 @@ pool samples to "label". Reported per cycle (mean and standard error over repeat
 paper's Figure 4: minority precision and recall (macro over the minority classes), majority
 macro precision and recall, overall accuracy, plus how many minority samples were labeled.
 
-Simplification, to keep a run within minutes on a CPU: the backbone is frozen. Its pooled
-features (``ImageClassifier.embed``) are computed once (cached under ``--cache``) and the task
-model is a small MLP head (``Linear-ReLU-Dropout-Linear``, unweighted cross-entropy) trained on
-them; BALD uses MC dropout of that head's own dropout layer. The backend scores the same way.
+The production path, with the backbone frozen to keep a run within minutes on a CPU: the pooled
+features (``ImageClassifier.embed``) are computed once (cached under ``--cache``); each cycle
+trains the classifier's own head on them (:mod:`model_zoo.classifier.head`, what
+``TRAIN_BLOCKS=head`` trains); strategies come from the registry (``get_strategy``) and BALD
+reads the same MC dropout (:func:`model_zoo.acquisition.bald.mc_dropout_probabilities`) as the
+backend's queue round.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from model_zoo.acquisition import AcquisitionContext, acquisition_order, get_strategy
 from model_zoo.acquisition.base import AcquisitionError
+from model_zoo.classifier.head import FeatureHead, classifier_head, fit_head, linear_head
 
 log = logging.getLogger(__name__)
 METRICS = (
@@ -52,48 +54,7 @@ TITLES = {
 }
 
 
-# ------------------------------------------------------------------------------- task model
-class Head(nn.Module):
-    def __init__(self, dim: int, classes: int, hidden: int = 128, dropout: float = 0.3):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, classes)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-def train_head(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int, epochs: int = 200) -> Head:
-    torch.manual_seed(seed)
-    model = Head(x.shape[1], n_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
-    model.train()
-    for _ in range(epochs):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(xt), yt).backward()
-        opt.step()
-    model.eval()
-    return model
-
-
-@torch.no_grad()
-def predict(model: Head, x: np.ndarray) -> np.ndarray:
-    model.eval()
-    return torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), -1).numpy()
-
-
-@torch.no_grad()
-def mc_predict(model: Head, x: np.ndarray, samples: int, seed: int) -> np.ndarray:
-    torch.manual_seed(seed)
-    model.train()  # dropout on: MC dropout
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    out = np.stack([torch.softmax(model(xt), -1).numpy() for _ in range(samples)])
-    model.eval()
-    return out
-
-
+# ------------------------------------------------------------------------------- metrics
 def metrics(
     y_true: np.ndarray, y_pred: np.ndarray, minority: list[int], majority: list[int]
 ) -> dict:
@@ -130,9 +91,15 @@ def simulate(
     mc_samples: int = 20,
     seed: int = 0,
     progress: bool = True,
+    head: FeatureHead | None = None,
 ) -> dict:
-    """Run the loop; returns ``{strategy: {metric: (cycles+1, repeats) list}}`` and the set-up."""
+    """Run the loop; returns ``{strategy: {metric: (cycles+1, repeats) list}}`` and the set-up.
+
+    ``head``: the classifier head trained each cycle (default: the zoo ViTs' linear head).
+    """
     from tqdm import tqdm
+
+    head = head or linear_head(features.shape[1], len(classes))
 
     n = len(labels)
     minority_idx = [classes.index(c) for c in minority]
@@ -163,13 +130,9 @@ def simulate(
             curves = {m: [] for m in out[name]}
             for cycle in range(cycles + 1):
                 lab = np.asarray(labeled)
-                mean, std = features[lab].mean(0), features[lab].std(0) + 1e-6
-                norm = lambda a, mean=mean, std=std: (a - mean) / std  # noqa: E731
-                model = train_head(
-                    norm(features[lab]), labels[lab], len(classes), seed=r * 1000 + cycle
-                )
+                model = fit_head(head, features[lab], labels[lab], seed=r * 1000 + cycle)
                 for key, value in metrics(
-                    y_test, predict(model, norm(x_test)).argmax(1), minority_idx, majority_idx
+                    y_test, model.probabilities(x_test).argmax(1), minority_idx, majority_idx
                 ).items():
                     curves[key].append(value)
                 curves["minority_labeled"].append(int(np.isin(labels[lab], minority_idx).sum()))
@@ -183,8 +146,8 @@ def simulate(
                     pool_features=features[pool],
                     labeled_features=features[lab],
                     labeled_labels=[classes[i] for i in labels[lab]],
-                    probabilities=predict(model, norm(features[pool])),
-                    mc_probabilities=mc_predict(model, norm(features[pool]), mc_samples, seed=r)
+                    probabilities=model.probabilities(features[pool]),
+                    mc_probabilities=model.mc_probabilities(features[pool], mc_samples, seed=r)
                     if "bald" in strategy.name
                     else None,
                     classes=classes,
@@ -257,7 +220,8 @@ def plot(summary: dict, path: Path, title: str) -> None:
 
 # ------------------------------------------------------------------------------- command line
 def dataset_features(data: Path, model: str, cache_dir: Path | None, batch_size: int = 64):
-    """(features, labels as indices, classes) of a dataset, embeddings cached per model version."""
+    """(features, labels as indices, classes, model version, the classifier's untrained head)
+    of a dataset; embeddings cached per model version."""
     from model_zoo.classifier.model import load_classifier
     from model_zoo.data.dataset import load_dataset, open_image
     from model_zoo.storage.feature_cache import FeatureCache, cached_embeddings
@@ -282,7 +246,8 @@ def dataset_features(data: Path, model: str, cache_dir: Path | None, batch_size:
     features, computed = cached_embeddings(cache, classifier.version, keys, compute)
     log.info("features %s: %d computed, %d cached", features.shape, computed, len(keys) - computed)
     labels = np.array([dataset.classes.index(s.label) for s in dataset.samples])
-    return features, labels, list(dataset.classes), classifier.version
+    head = classifier_head(classifier)
+    return features, labels, list(dataset.classes), classifier.version, head
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -321,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
 
     data = Path(args.data)
     try:
-        features, labels, classes, version = dataset_features(
+        features, labels, classes, version, head = dataset_features(
             data, args.model, Path(args.cache) if args.cache else data / ".features"
         )
     except DatasetError as exc:
@@ -358,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
             test_fraction=args.test_fraction,
             diversity=int(bool(args.diversity)),
             seed=args.seed,
+            head=head,
             progress=not args.quiet,
         )
     except ValueError as exc:
