@@ -97,30 +97,28 @@ def _settings_table(page: str | None) -> int:
 
 
 def _versions(args) -> int:
-    from ml_backend.serving.model_cache import ModelCache
+    from ml_backend.serving.versions import StoreError, make_live, store_for, trained_versions
     from ml_backend.settings import Settings
-    from model_zoo.storage.model_store import ModelStore, StoreError
 
-    settings = Settings.from_env()
-    store = ModelStore(settings.model_dir / "store", keep=settings.keep_versions)
+    store = store_for(Settings.from_env())
     if args.command == "rollback":
         try:
-            store.set_live(ModelCache.project_scope(args.project), args.version)
+            make_live(store, args.project, args.version)
         except StoreError as exc:
             print(f"rollback failed: {exc}", file=sys.stderr)
             return 1
         print(
-            f"project {args.project}: live version is now {args.version} (every worker switches on its next request)"
+            f"project {args.project}: live version is now {args.version} "
+            "(every worker switches on its next request)"
         )
         return 0
-    scopes = [ModelCache.project_scope(args.project)] if args.project else store.scopes()
-    for scope in scopes:
-        for info in store.versions(scope):
-            accuracy = info.meta.get("metrics", {}).get("accuracy")
-            print(
-                f"{'*' if info.live else ' '} {scope:<14} {info.version:<12} parent={info.meta.get('parent')} "
-                f"labels={info.meta.get('label_count')} accuracy={accuracy if accuracy is None else round(accuracy, 3)}"
-            )
+    for info in trained_versions(store, args.project):
+        accuracy = info.meta.get("metrics", {}).get("accuracy")
+        print(
+            f"{'*' if info.live else ' '} {info.scope:<14} {info.version:<12} "
+            f"parent={info.meta.get('parent')} labels={info.meta.get('label_count')} "
+            f"accuracy={accuracy if accuracy is None else round(accuracy, 3)}"
+        )
     return 0
 
 

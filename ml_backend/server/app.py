@@ -23,6 +23,7 @@ from ml_backend.controls.label_config import LabelConfigError
 from ml_backend.images.fetcher import ImageFetchError
 from ml_backend.server import metrics
 from ml_backend.server.webhook import handle_event, project_id
+from ml_backend.serving.versions import StoreError, make_live, trained_versions
 from ml_backend.settings import Settings
 from ml_backend.state import BackendState
 from model_zoo.loading import ModelLoadError
@@ -236,9 +237,7 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
 
         ``?project=ID`` limits the list to one project. Label Studio reads ``versions``."""
         wanted = request.args.get("project")
-        store = state.models.store
-        scopes = [state.models.project_scope(wanted)] if wanted else store.scopes()
-        trained = [info.as_dict() for scope in scopes for info in store.versions(scope)]
+        trained = [info.as_dict() for info in trained_versions(state.models.store, wanted)]
         for item in trained:
             item.pop("history", None)
             item.pop("path", None)
@@ -255,10 +254,9 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
         if not project or not isinstance(version, str):
             return _error(400, 'send {"project": <id>, "version": "<version name>"}')
         try:
-            state.models.store.set_live(state.models.project_scope(project), version)
-        except Exception as exc:
+            make_live(state.models.store, project, version)
+        except StoreError as exc:
             return _error(404, str(exc))
-        log.warning("project %s: live version set to %s by request", project, version)
         return jsonify({"project": project, "live": version})
 
     @app.get("/metrics")

@@ -12,10 +12,10 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from ml_backend.serving.versions import project_scope, store_for
 from ml_backend.settings import Settings
 from model_zoo.classifier.model import ImageClassifier, load_classifier
 from model_zoo.clipseg.model import ClipSeg, load_clipseg
-from model_zoo.storage.model_store import ModelStore
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,10 @@ class ModelCache:
         self._errors: dict[tuple, str] = {}
         self._guard = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}
-        self.store = ModelStore(settings.model_dir / "store", keep=settings.keep_versions)
+        self.store = store_for(settings)
         self._trained_for: dict[Path, str | None] = {}  # version folder -> the control it serves
 
-    @staticmethod
-    def project_scope(project: str) -> str:
-        return f"project-{project}"
+    project_scope = staticmethod(project_scope)
 
     def live_model(self, project: str | None, control: str | None = None) -> Path | None:
         """The live trained version of a project (for ``control``), read from the store's pointer.
