@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from ml_backend.controls.label_config import label_option, tag_choice, tag_float, tag_option
 from ml_backend.serving.model_cache import ModelCache
 from ml_backend.settings import Settings
 
@@ -73,6 +74,25 @@ class ControlHandler:
     def predict(self, images: list[Image.Image]) -> list[list[Region]]:
         """Regions for each image (one list per image, same order)."""
         raise NotImplementedError
+
+    # -- tag options: the control's XML attribute, else the setting (environment) named
+    def option(self, attribute: str, setting: str | None = None, default: str | None = None):
+        """Attribute ``attribute`` of the tag, else ``Settings.<setting>``, else ``default``."""
+        fallback = getattr(self.settings, setting) if setting else default
+        return tag_option(self.control, attribute, None if fallback is None else str(fallback))
+
+    def float_option(
+        self, attribute: str, setting: str | None = None, default: float = 0.0
+    ) -> float:
+        """A number in [0, 1] from the tag, else ``Settings.<setting>``, else ``default``."""
+        fallback = float(getattr(self.settings, setting)) if setting else default
+        return tag_float(self.control, attribute, fallback)
+
+    def choice_option(self, attribute: str, allowed: tuple[str, ...]) -> str:
+        return tag_choice(self.control, attribute, allowed)
+
+    def label_option(self, label: str, attribute: str) -> str | None:
+        return label_option(self.control, label, attribute)
 
     def region(self, value: dict, score: float, **extra) -> Region:
         item = result_item(

@@ -24,7 +24,7 @@ import logging
 from ml_backend.controls.base import Region
 from ml_backend.controls.brush import brush_region
 from ml_backend.controls.classifier_control import ClassifierControl
-from ml_backend.controls.label_config import LabelConfigError, tag_float, tag_option
+from ml_backend.controls.label_config import LabelConfigError
 from model_zoo.classifier.model import ImageClassifier
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class CamBrushHandler(ClassifierControl):
 
     def _option(self, attribute: str) -> str:
         field, _ = OPTIONS[attribute]
-        return str(tag_option(self.control, attribute, str(getattr(self.settings, field))))
+        return str(self.option(attribute, field))
 
     @property
     def cam_config(self):
@@ -58,9 +58,7 @@ class CamBrushHandler(ClassifierControl):
                 threshold=values["model_cam_threshold"],
                 min_area=int(values["model_min_area"]),
                 refine=values["model_refine"],
-                score_threshold=tag_float(
-                    self.control, "model_score_threshold", self.settings.score_threshold
-                ),
+                score_threshold=self.float_option("model_score_threshold", "score_threshold"),
             )
         except (ValueError, KeyError) as exc:
             message = exc.args[0] if exc.args else str(exc)

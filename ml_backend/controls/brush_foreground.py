@@ -28,7 +28,7 @@ import numpy as np
 
 from ml_backend.controls.base import ControlHandler, Region
 from ml_backend.controls.brush import brush_region
-from ml_backend.controls.label_config import LabelConfigError, label_aliases, tag_float, tag_option
+from ml_backend.controls.label_config import LabelConfigError, label_aliases, label_option
 from model_zoo.classifier.model import canonical_class_name
 from model_zoo.clipseg.ensembles import (
     COMBINE_RULES,
@@ -43,12 +43,6 @@ from model_zoo.clipseg.model import ClipSeg, PromptError
 log = logging.getLogger(__name__)
 
 ROLES = ("foreground", "background", "uncertain")
-
-
-def _label_attr(control, label: str, name: str) -> str | None:
-    tag = control.labels_attrs.get(label) if getattr(control, "labels_attrs", None) else None
-    value = tag.attr.get(name) if tag is not None else None
-    return str(value) if value is not None and str(value).strip() else None
 
 
 def label_roles(control) -> dict[str, str]:
@@ -70,7 +64,7 @@ class ForegroundBrushHandler(ControlHandler):
         roles = label_roles(control)
         if "foreground" in roles or "background" in roles:
             return True
-        return any(_label_attr(control, label, "prompts") for label in control.labels)
+        return any(label_option(control, label, "prompts") for label in control.labels)
 
     @property
     def roles(self) -> dict[str, str]:
@@ -78,28 +72,17 @@ class ForegroundBrushHandler(ControlHandler):
 
     @property
     def model_name(self) -> str:
-        return tag_option(self.control, "model_name", self.settings.clipseg_model)
+        return self.option("model_name", "clipseg_model")
 
     @property
     def threshold(self) -> float:
-        return tag_float(
-            self.control, "model_uncertainty_threshold", self.settings.uncertainty_threshold
-        )
-
-    def _choice(self, name: str, allowed: tuple[str, ...]) -> str:
-        value = str(tag_option(self.control, name, allowed[0])).lower()
-        if value not in allowed:
-            raise LabelConfigError(
-                f'<BrushLabels name="{self.control.name}"> has {name}="{value}": use one of '
-                f"{', '.join(allowed)}"
-            )
-        return value
+        return self.float_option("model_uncertainty_threshold", "uncertainty_threshold")
 
     @property
     def ensemble(self) -> Ensemble:
         """The prompt ensemble from the label config, the environment and the presets."""
         roles = self.roles
-        preset_name = tag_option(self.control, "model_ensemble")
+        preset_name = self.option("model_ensemble")
         try:
             preset = get_ensemble(preset_name or self.settings.clipseg_ensemble)
         except KeyError as exc:
@@ -116,7 +99,7 @@ class ForegroundBrushHandler(ControlHandler):
         chosen = {}
         for role in ("foreground", "background"):
             label = roles.get(role)
-            raw = _label_attr(self.control, label, "prompts") if label else None
+            raw = self.label_option(label, "prompts") if label else None
             if raw is not None:
                 chosen[role] = split_prompts(raw)
                 if not chosen[role]:
@@ -150,8 +133,8 @@ class ForegroundBrushHandler(ControlHandler):
                 'and Background, or add predicted_values="foreground" / "background".'
             )
         self.threshold  # noqa: B018 - validates the attribute
-        self._choice("model_combine", COMBINE_RULES)
-        self._choice("model_uncertainty", UNCERTAINTY_KINDS)
+        self.choice_option("model_combine", COMBINE_RULES)
+        self.choice_option("model_uncertainty", UNCERTAINTY_KINDS)
         ensemble = self.ensemble
         log.info(
             "BrushLabels %r: CLIPSeg %s, ensemble %s fg=%s bg=%s",
@@ -170,8 +153,8 @@ class ForegroundBrushHandler(ControlHandler):
             self.clipseg,
             images,
             self.ensemble,
-            combine=self._choice("model_combine", COMBINE_RULES),
-            uncertainty=self._choice("model_uncertainty", UNCERTAINTY_KINDS),
+            combine=self.choice_option("model_combine", COMBINE_RULES),
+            uncertainty=self.choice_option("model_uncertainty", UNCERTAINTY_KINDS),
             batch_size=self.settings.predict_batch_size,
         )
         out = []

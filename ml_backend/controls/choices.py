@@ -14,7 +14,6 @@ import numpy as np
 
 from ml_backend.controls.base import Region, result_item
 from ml_backend.controls.classifier_control import ClassifierControl
-from ml_backend.controls.label_config import tag_float
 from model_zoo.classifier.model import ImageClassifier
 
 
@@ -24,12 +23,12 @@ class ChoicesHandler(ClassifierControl):
 
     @property
     def multiple(self) -> bool:
-        return str(self.control.attr.get("choice", "single")).lower() == "multiple"
+        return str(self.option("choice", default="single")).lower() == "multiple"
 
     @property
     def threshold(self) -> float:
         default = self.settings.score_threshold if self.multiple else 0.0
-        return tag_float(self.control, "model_score_threshold", default)
+        return self.float_option("model_score_threshold", default=default)
 
     @property
     def classifier(self) -> ImageClassifier:

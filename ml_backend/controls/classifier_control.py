@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from ml_backend.controls.base import ControlHandler
-from ml_backend.controls.label_config import LabelConfigError, label_aliases, tag_option
+from ml_backend.controls.label_config import LabelConfigError, label_aliases
 from model_zoo.classifier.model import canonical_class_name
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class ClassifierControl(ControlHandler):
     @property
     def configured_model_name(self) -> str:
         """The tag's ``model_name`` or ``CLASSIFIER_MODEL``: where training starts from."""
-        return tag_option(self.control, "model_name", self.settings.classifier_model)
+        return self.option("model_name", "classifier_model")
 
     def label_map(self, classes: list[str]) -> dict[str, list[int]]:
         """For each label, the indices of the classifier classes that count as it."""

@@ -68,10 +68,27 @@ def image_objects(control) -> list:
     return [obj for obj in control.objects if obj.tag.lower() == "image"]
 
 
+def label_option(control, label: str, name: str) -> str | None:
+    """A per-label option: attribute ``name`` of the ``<Label>``/``<Choice>`` of ``label``."""
+    tag = control.labels_attrs.get(label) if getattr(control, "labels_attrs", None) else None
+    value = tag.attr.get(name) if tag is not None else None
+    return str(value).strip() if value is not None and str(value).strip() else None
+
+
+def tag_choice(control, name: str, allowed: tuple[str, ...]) -> str:
+    """A per-tag option that must be one of ``allowed`` (default: the first)."""
+    value = str(tag_option(control, name, allowed[0])).lower()
+    if value not in allowed:
+        raise LabelConfigError(
+            f'<{control.tag} name="{control.name}"> has {name}="{value}": use one of '
+            f"{', '.join(allowed)}"
+        )
+    return value
+
+
 def label_aliases(control, label: str) -> list[str]:
     """Names a label answers to: its ``predicted_values`` (comma-separated) or the label itself."""
-    tag = control.labels_attrs.get(label) if getattr(control, "labels_attrs", None) else None
-    raw = tag.attr.get("predicted_values") if tag is not None else None
+    raw = label_option(control, label, "predicted_values")
     if raw:
         return [v.strip() for v in str(raw).split(",") if v.strip()]
     return [label]
