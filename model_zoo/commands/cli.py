@@ -15,7 +15,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
     "synth": (
-        "model_zoo.data.synth",
+        "model_zoo.commands.synth",
         "write synthetic concrete-inspection images, masks and tasks",
     ),
     "list": ("model_zoo.commands.list_models", "list the models of the zoo"),

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage as ndi
 
+from model_zoo.commands import synth as synth_command
 from model_zoo.commands.cli import main
-from model_zoo.data import synth
 from model_zoo.data.synth import (
     CLASS_TITLES,
     DEFECT_CLASSES,
@@ -358,7 +358,7 @@ def test_cli_bad_spec_is_a_clear_error(tmp_path, capsys):
 
 
 def test_module_interface():
-    assert callable(synth.add_arguments) and callable(synth.run)
+    assert callable(synth_command.add_arguments) and callable(synth_command.run)
     code = (
         "import sys, model_zoo.data.synth, model_zoo.data.dataset, model_zoo.commands.cli; "
         "print([m for m in sys.modules if m.split('.')[0] in ('ml_backend', 'label_studio', "
