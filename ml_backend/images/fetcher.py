@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import io
 import logging
 import os
 import posixpath
@@ -34,7 +32,6 @@ import re
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes, urljoin, urlsplit
@@ -46,9 +43,12 @@ from label_studio_sdk._extensions.label_studio_tools.core.utils.io import (
     encode_presign_fileuri,
     safe_build_path,
 )
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from requests.adapters import HTTPAdapter
 
+from ml_backend.images.decode import decode_image
+from ml_backend.images.errors import DEFAULT_LIMITS, REASONS, FetchLimits, ImageFetchError
+from ml_backend.images.urls import HostRule, redact, url_origin
 from ml_backend.labelstudio import client as labelstudio_client
 from model_zoo.data.rgb import to_rgb
 
@@ -56,30 +56,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["REASONS", "FetchLimits", "ImageFetchError", "ImageFetcher", "decode_image", "to_rgb"]
 
-REASONS = frozenset(
-    {
-        "not_allowed",
-        "http_error",
-        "unauthorized",
-        "too_large",
-        "too_many_pixels",
-        "not_an_image",
-        "timeout",
-        "unreachable",
-        "bad_url",
-        "missing_config",
-    }
-)
 
 CLOUD_SCHEMES = ("s3", "gs", "azure-blob", "azure-spi")
 MAX_REDIRECTS = 5
 _CHUNK_SIZE = 256 * 1024
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _HTTP = ("http", "https")
 # Presign endpoints of Label Studio: their redirect target is chosen by Label Studio, so trusted.
 _PRESIGN_PATH = re.compile(r"/(?:tasks|projects)/\d+/presign/?$")
-# What Label Studio shows (browser formats) plus the usual inspection-camera formats.
-_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "GIF", "BMP", "DIB", "AVIF", "JPEG2000", "PPM", "TGA")
 _POOL_SIZE = 16  # kept-alive connections per host, shared by the serving threads
 _USER_AGENT = "fm-inspect-ml-backend (image fetcher)"
 
@@ -90,101 +73,6 @@ _TOKEN_ADVICE = (
     "personal access token (Account & Settings > Personal Access Token; it is exchanged at "
     "/api/token/refresh/ and must not be expired or revoked)."
 )
-
-
-class ImageFetchError(Exception):
-    """An image could not be fetched or decoded.
-
-    ``reason`` is a short machine code (one of :data:`REASONS`); the message says what went wrong
-    and what to do about it. ``url`` is the URL concerned with signatures and other query values
-    of foreign hosts left out, and ``status_code`` the HTTP status where there was one.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        reason: str,
-        url: str | None = None,
-        status_code: int | None = None,
-    ) -> None:
-        if reason not in REASONS:
-            raise ValueError(f"unknown ImageFetchError reason {reason!r}")
-        super().__init__(message)
-        self.reason = reason
-        self.url = url
-        self.status_code = status_code
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    """Limits applied to every fetch.
-
-    ``max_bytes`` bounds the (decompressed) bytes downloaded or read, ``max_pixels`` the width x
-    height of the image, checked before any pixel is decoded, and ``timeout_s`` both the connect
-    and read timeouts and the overall time for one fetch, redirects included.
-    """
-
-    max_bytes: int = 50 * 1024 * 1024
-    max_pixels: int = 100_000_000
-    timeout_s: float = 20.0
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, hostname, port with the scheme's default filled in) of an absolute URL."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ImageFetchError(
-            f"Invalid port in URL {_redact(url)}.", reason="bad_url", url=_redact(url)
-        ) from exc
-    host = (parts.hostname or "").rstrip(".")
-    return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme)
-
-
-def _redact(url: str, keep_query: bool = False) -> str:
-    """A URL fit for messages and logs: no userinfo, no query values unless ``keep_query``."""
-    if url.startswith("data:"):
-        return url[:40] + ("..." if len(url) > 40 else "")
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query and not keep_query:
-        query = "&".join(f"{kv.partition('=')[0]}=..." for kv in query.split("&"))
-    return parts._replace(netloc=netloc, query=query, fragment="").geturl()
-
-
-class _HostRule:
-    """One ALLOWED_IMAGE_HOSTS entry: ``host``, ``host:port`` or ``*.suffix`` (any subdomain)."""
-
-    def __init__(self, entry: str) -> None:
-        entry = entry.strip().lower()
-        self.entry = entry
-        self.wildcard = entry.startswith("*.")
-        hostport = entry[2:] if self.wildcard else entry
-        try:
-            parts = urlsplit("//" + hostport)
-            self.host = (parts.hostname or "").rstrip(".")
-            self.port = parts.port
-        except ValueError:
-            parts, self.host, self.port = None, "", None
-        if not self.host or "*" in self.host or parts is None or parts.path or parts.query:
-            raise ValueError(
-                f"Invalid ALLOWED_IMAGE_HOSTS entry {entry!r}: use a hostname ('images.example.com'),"
-                " 'host:port', or a '*.example.com' wildcard."
-            )
-
-    def matches(self, host: str, port: int | None) -> bool:
-        if self.port is not None and self.port != port:
-            return False
-        if self.wildcard:
-            return host.endswith("." + self.host)
-        return host == self.host
 
 
 class ImageFetcher:
@@ -207,13 +95,13 @@ class ImageFetcher:
         *,
         allowed_hosts: Iterable[str] = (),
         local_files_root: str | None = None,
-        limits: FetchLimits = FetchLimits(),
+        limits: FetchLimits = DEFAULT_LIMITS,
     ) -> None:
         self._ls_url = (label_studio_url or "").strip().rstrip("/") or None
         self._api_key = (api_key or "").strip() or None
         if isinstance(allowed_hosts, str):
             allowed_hosts = allowed_hosts.split(",")
-        self._host_rules = [_HostRule(h) for h in allowed_hosts if h and h.strip()]
+        self._host_rules = [HostRule(h) for h in allowed_hosts if h and h.strip()]
         self._limits = limits
         self._local_root: str | None = None
         if local_files_root:
@@ -286,7 +174,7 @@ class ImageFetcher:
         the EXIF orientation applied (as browsers do, so it matches Label Studio's
         ``original_width``/``original_height``)."""
         data = self.fetch_bytes(url, task_id=task_id)
-        shown = _redact(url, keep_query=url.startswith("/") or self._is_ls_origin(url))
+        shown = redact(url, keep_query=url.startswith("/") or self._is_ls_origin(url))
         return decode_image(data, max_pixels=self._limits.max_pixels, source=shown)
 
     def fetch_bytes(self, url: str, task_id: int | None = None) -> bytes:
@@ -301,9 +189,9 @@ class ImageFetcher:
             return self._decode_data_url(url)
         if url.startswith("//"):
             raise ImageFetchError(
-                f"Scheme-relative URL {_redact(url)} is not supported: use http(s)://.",
+                f"Scheme-relative URL {redact(url)} is not supported: use http(s)://.",
                 reason="bad_url",
-                url=_redact(url),
+                url=redact(url),
             )
         if url.startswith(("upload/", "/upload/")):
             url = "/data/" + url.lstrip("/")  # older exports store the bare upload key
@@ -315,11 +203,11 @@ class ImageFetcher:
             return self._download(url)
         if scheme:
             raise ImageFetchError(
-                f"Unsupported URL scheme '{scheme}:' in {_redact(url)}. Supported: http(s) URLs, "
+                f"Unsupported URL scheme '{scheme}:' in {redact(url)}. Supported: http(s) URLs, "
                 f"Label Studio paths (/data/upload/..., /data/local-files/?d=...), "
                 f"{', '.join(s + '://' for s in CLOUD_SCHEMES)} and data: URLs.",
                 reason="bad_url",
-                url=_redact(url),
+                url=redact(url),
             )
         # A path on the Label Studio server.
         if url.startswith("/data/local-files"):
@@ -332,7 +220,7 @@ class ImageFetcher:
         """True if an absolute http(s) URL may be downloaded: its host:port is Label Studio's,
         or its hostname matches ALLOWED_IMAGE_HOSTS."""
         try:
-            scheme, host, port = _origin(url)
+            scheme, host, port = url_origin(url)
         except ImageFetchError:
             return False
         if scheme not in ("http", "https") or not host:
@@ -358,16 +246,16 @@ class ImageFetcher:
         return self._ls_url
 
     def _ls_join(self, path: str) -> str:
-        base = self._require_ls_url(f"The image URL {_redact(path, keep_query=True)}")
+        base = self._require_ls_url(f"The image URL {redact(path, keep_query=True)}")
         return concat_urls(base, path)
 
     def _fetch_cloud(self, uri: str, task_id: int | None) -> bytes:
         if task_id is None:
             raise ImageFetchError(
-                f"Cloud storage URI {_redact(uri)} can only be resolved through Label Studio's "
+                f"Cloud storage URI {redact(uri)} can only be resolved through Label Studio's "
                 "presign endpoint, which needs the task id: pass task_id (the task's 'id').",
                 reason="missing_config",
-                url=_redact(uri),
+                url=redact(uri),
             )
         presign = f"/tasks/{int(task_id)}/presign/?fileuri={encode_presign_fileuri(uri)}"
         return self._download(self._ls_join(presign), needs_token=True)
@@ -378,9 +266,9 @@ class ImageFetcher:
         rel = values[-1] if values else ""  # as Label Studio's view: decoded once, last one wins
         if not rel:
             raise ImageFetchError(
-                f"Local Storage URL {_redact(url, keep_query=True)} has no file path (?d=...).",
+                f"Local Storage URL {redact(url, keep_query=True)} has no file path (?d=...).",
                 reason="bad_url",
-                url=_redact(url, keep_query=True),
+                url=redact(url, keep_query=True),
             )
         if self._local_root is None:
             return None
@@ -391,7 +279,7 @@ class ImageFetcher:
                 f"Refused Local Storage path {rel!r}: it leads outside local_files_root "
                 f"({self._local_root}).",
                 reason="not_allowed",
-                url=_redact(url, keep_query=True),
+                url=redact(url, keep_query=True),
             ) from exc
         try:
             with open(path, "rb") as fh:
@@ -412,13 +300,13 @@ class ImageFetcher:
                 f"({self._local_root}). Set LOCAL_FILES_DOCUMENT_ROOT to the directory Label "
                 "Studio serves Local Storage from, or set LABEL_STUDIO_URL to download it.",
                 reason="http_error",
-                url=_redact(url, keep_query=True),
+                url=redact(url, keep_query=True),
             ) from None
         except PermissionError as exc:
             raise ImageFetchError(
                 f"Local Storage file {path} is not readable by the backend: {exc.strerror}.",
                 reason="not_allowed",
-                url=_redact(url, keep_query=True),
+                url=redact(url, keep_query=True),
             ) from exc
         if len(data) > self._limits.max_bytes:
             raise self._too_large(path, len(data))
@@ -430,7 +318,7 @@ class ImageFetcher:
             raise ImageFetchError(
                 "Malformed data: URL (no ',' between the media type and the data).",
                 reason="bad_url",
-                url=_redact(url),
+                url=redact(url),
             )
         params = [p.strip().lower() for p in header.split(";")]
         max_bytes = self._limits.max_bytes
@@ -444,7 +332,7 @@ class ImageFetcher:
                 data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ImageFetchError(
-                    f"data: URL has invalid base64 data: {exc}.", reason="bad_url", url=_redact(url)
+                    f"data: URL has invalid base64 data: {exc}.", reason="bad_url", url=redact(url)
                 ) from exc
         else:
             if len(payload) > 3 * (max_bytes + 1):
@@ -460,13 +348,13 @@ class ImageFetcher:
         """Same host and port as LABEL_STUDIO_URL (what may be fetched without the allow-list)."""
         if not self._ls_url:
             return False
-        _, host, port = _origin(url)
-        _, ls_host, ls_port = _origin(self._ls_url)
+        _, host, port = url_origin(url)
+        _, ls_host, ls_port = url_origin(self._ls_url)
         return bool(host) and (host, port) == (ls_host, ls_port)
 
     def _is_ls_origin(self, url: str) -> bool:
         """Same scheme, host and port as LABEL_STUDIO_URL (what the token is sent to)."""
-        return bool(self._ls_url) and _origin(url) == _origin(self._ls_url or "")
+        return bool(self._ls_url) and url_origin(url) == url_origin(self._ls_url or "")
 
     def _sdk_client(self) -> Any:
         if self._client is None:
@@ -559,7 +447,7 @@ class ImageFetcher:
                 raise
             key = path.split("/data/", 1)[1]
             fallback = concat_urls(self._ls_url or "", f"/storage-data/uploaded/?filepath={key}")
-            logger.debug("%s answered 404; trying the storage proxy", _redact(url))
+            logger.debug("%s answered 404; trying the storage proxy", redact(url))
             try:
                 return self._download_once(fallback, deadline, needs_token)
             except ImageFetchError as exc2:
@@ -571,7 +459,7 @@ class ImageFetcher:
         trusted: tuple[str, str, int | None] | None = None  # origin LS's presign redirected to
         for _hop in range(MAX_REDIRECTS + 1):
             to_ls = self._is_ls_origin(url)
-            origin = _origin(url)
+            origin = url_origin(url)
             chosen_by_ls = trusted is not None and origin == trusted and origin[0] in _HTTP
             if not (chosen_by_ls or self.is_allowed(url)):
                 raise self._not_allowed(url, redirected=_hop > 0)
@@ -583,22 +471,22 @@ class ImageFetcher:
                 target = urljoin(url, location)
                 if to_ls and urlsplit(target).path.rstrip("/").endswith("/user/login"):
                     raise ImageFetchError(
-                        f"Label Studio sent {_redact(url, keep_query=True)} to its login page: "
+                        f"Label Studio sent {redact(url, keep_query=True)} to its login page: "
                         "the request was not authenticated. " + _TOKEN_ADVICE,
                         reason="unauthorized",
-                        url=_redact(url, keep_query=True),
+                        url=redact(url, keep_query=True),
                         status_code=response.status_code,
                     )
                 if to_ls and _PRESIGN_PATH.search(urlsplit(url).path) and trusted is None:
-                    trusted = _origin(target)  # the storage host Label Studio chose
-                logger.debug("redirect %s -> %s", _redact(url), _redact(target))
+                    trusted = url_origin(target)  # the storage host Label Studio chose
+                logger.debug("redirect %s -> %s", redact(url), redact(target))
                 url = target
                 continue
             return self._read_body(response, url, deadline, to_ls)
         raise ImageFetchError(
-            f"More than {MAX_REDIRECTS} redirects while fetching the image (last: {_redact(url)}).",
+            f"More than {MAX_REDIRECTS} redirects while fetching the image (last: {redact(url)}).",
             reason="http_error",
-            url=_redact(url),
+            url=redact(url),
         )
 
     def _get(self, url: str, headers: dict[str, str], deadline: float) -> requests.Response:
@@ -617,16 +505,16 @@ class ImageFetcher:
             raise self._timeout(url) from None
         except requests.exceptions.SSLError as exc:
             raise ImageFetchError(
-                f"TLS error talking to {_redact(url)}: {exc}. Check the certificate (or the "
+                f"TLS error talking to {redact(url)}: {exc}. Check the certificate (or the "
                 "http/https scheme in the URL).",
                 reason="unreachable",
-                url=_redact(url),
+                url=redact(url),
             ) from None
         except requests.exceptions.ConnectionError as exc:
             raise self._unreachable(url, exc) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as exc:
             raise ImageFetchError(
-                f"Invalid image URL {_redact(url)}: {exc}.", reason="bad_url", url=_redact(url)
+                f"Invalid image URL {redact(url)}: {exc}.", reason="bad_url", url=redact(url)
             ) from None
         except requests.exceptions.RequestException as exc:
             raise self._unreachable(url, exc) from None
@@ -634,7 +522,7 @@ class ImageFetcher:
     def _read_body(
         self, response: requests.Response, url: str, deadline: float, to_ls: bool
     ) -> bytes:
-        shown = _redact(url, keep_query=to_ls)
+        shown = redact(url, keep_query=to_ls)
         with response:
             status = response.status_code
             if status in (401, 403):
@@ -709,22 +597,22 @@ class ImageFetcher:
     # ----------------------------------------------------------------------------- errors
 
     def _not_allowed(self, url: str, redirected: bool) -> ImageFetchError:
-        _, host, port = _origin(url)
+        _, host, port = url_origin(url)
         where = "a redirect led to" if redirected else "the image URL points at"
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
             return ImageFetchError(
-                f"Refused: {where} {_redact(url)}, which is not an http(s) URL.",
+                f"Refused: {where} {redact(url)}, which is not an http(s) URL.",
                 reason="not_allowed",
-                url=_redact(url),
+                url=redact(url),
             )
         return ImageFetchError(
-            f"Refused: {where} {_redact(url)}; host {host!r} is neither Label Studio's "
-            f"({_origin(self._ls_url)[1] if self._ls_url else 'LABEL_STUDIO_URL unset'}) nor in "
+            f"Refused: {where} {redact(url)}; host {host!r} is neither Label Studio's "
+            f"({url_origin(self._ls_url)[1] if self._ls_url else 'LABEL_STUDIO_URL unset'}) nor in "
             f"ALLOWED_IMAGE_HOSTS. If you trust it, add {host!r} to ALLOWED_IMAGE_HOSTS "
             "('*.example.com' allows all subdomains).",
             reason="not_allowed",
-            url=_redact(url),
+            url=redact(url),
         )
 
     def _too_large(self, what: str, size: int | None) -> ImageFetchError:
@@ -746,9 +634,9 @@ class ImageFetcher:
         )
 
     def _unreachable(self, url: str, exc: BaseException) -> ImageFetchError:
-        shown = _redact(url)
+        shown = redact(url)
         if self._is_ls_host(url):
-            host = _origin(url)[1]
+            host = url_origin(url)[1]
             docker = (
                 " Inside Docker, 'localhost' and 127.0.0.1 are the container itself: use the "
                 "address of the machine or service that runs Label Studio."
@@ -774,80 +662,3 @@ class ImageFetcher:
 
 
 # --------------------------------------------------------------------------------- decoding
-
-
-def decode_image(data: bytes, *, max_pixels: int, source: str = "image") -> Image.Image:
-    """Decode ``data`` into a loaded 8-bit RGB image with EXIF orientation applied.
-
-    The pixel count is checked from the header before any pixel is decoded."""
-    try:
-        img = Image.open(io.BytesIO(data), formats=_image_formats())
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_many_pixels(source, None, max_pixels, pil=str(exc)) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise _not_an_image(source, data, exc) from None
-    width, height = img.size
-    if width * height > max_pixels:
-        raise _too_many_pixels(source, (width, height), max_pixels)
-    try:
-        img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_many_pixels(source, (width, height), max_pixels, pil=str(exc)) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise _not_an_image(source, data, exc) from None
-    try:
-        ImageOps.exif_transpose(img, in_place=True)
-    except Exception as exc:  # a corrupt EXIF block must not lose the image
-        logger.warning("Ignoring unreadable EXIF orientation of %s: %s", source, exc)
-    try:
-        return to_rgb(img)
-    except (ValueError, OSError) as exc:
-        raise ImageFetchError(
-            f"{source}: cannot convert pixel mode {img.mode!r} to RGB ({exc}).",
-            reason="not_an_image",
-        ) from None
-
-
-@functools.lru_cache(maxsize=1)
-def _image_formats() -> tuple[str, ...]:
-    """Raster formats that are decoded in-process; never EPS (Ghostscript) and other oddities."""
-    Image.init()
-    return tuple(f for f in _FORMATS if f in Image.OPEN)
-
-
-def _too_many_pixels(
-    source: str, size: tuple[int, int] | None, max_pixels: int, pil: str | None = None
-) -> ImageFetchError:
-    if pil is not None:
-        msg = (
-            f"{source}: Pillow refused it as a possible decompression bomb ({pil}). Pillow's own "
-            f"limit PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS} applies besides "
-            f"FetchLimits.max_pixels={max_pixels}; downscale the image."
-        )
-    else:
-        width, height = size or (0, 0)
-        mp = width * height / 1e6
-        msg = (
-            f"{source}: {width}x{height} pixels ({mp:.1f} MP) exceed the limit of "
-            f"{max_pixels} pixels (FetchLimits.max_pixels). Downscale the image or raise the "
-            "limit (it guards against decompression bombs)."
-        )
-    return ImageFetchError(msg, reason="too_many_pixels")
-
-
-def _not_an_image(source: str, data: bytes, exc: BaseException) -> ImageFetchError:
-    head = data[:64].lstrip().lower()
-    hint = ""
-    if head.startswith((b"<!doctype html", b"<html")):
-        hint = " The content is an HTML page (a login or error page?)."
-    elif head.startswith((b"{", b"[")):
-        hint = " The content is JSON (an API error?)."
-    elif head.startswith((b"<?xml", b"<svg")):
-        hint = " SVG/XML images are not supported."
-    elif not data:
-        hint = " The content is empty."
-    return ImageFetchError(
-        f"{source} is not a readable image ({len(data)} bytes; {type(exc).__name__}: {exc}).{hint}"
-        f" Supported formats: {', '.join(_image_formats())}.",
-        reason="not_an_image",
-    )
