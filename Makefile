@@ -61,7 +61,8 @@ demo: install
 
 # every benchmark command; each prints its table (bench-queue needs Label Studio: make bench-queue)
 BENCHES := ml_backend:bench ml_backend:bench-training model_zoo:bench-cam \
-	model_zoo:bench-clipseg model_zoo:bench-pretrain model_zoo:bench-acquisition
+	model_zoo:bench-clipseg model_zoo:bench-pretrain model_zoo:bench-acquisition \
+	model_zoo:bench-interactive
 
 bench: $(VENV)/.installed
 	@set -e; for b in $(BENCHES); do \
