@@ -113,8 +113,11 @@ def class_proposals(cam, image, class_name, probability, config, refinements, co
     binary = binarize(work, parse_threshold(config.threshold), config.morph_radius)
     for refinement in refinements:
         binary = refinement.refine_mask(binary, work, context, class_name, config)
+    groups = None
+    for refinement in refinements:
+        groups = refinement.proposal_groups(binary, groups, class_name, config)
     return proposals_from_mask(
-        binary, work, width, height, config.min_area, probability, config.max_proposals
+        binary, work, width, height, config.min_area, probability, config.max_proposals, groups
     )
 
 

@@ -159,15 +159,22 @@ def proposals_from_mask(
     min_area: int = 0,
     class_score: float = 1.0,
     max_proposals: int = 20,
+    groups: np.ndarray | None = None,
 ) -> list[Proposal]:
-    """Scored proposals (best first) of a working-size mask; ``work`` is the map scoring them."""
+    """Scored proposals (best first) of a working-size mask; ``work`` is the map scoring them.
+
+    ``groups``: a mask holding ``binary`` whose connected components define the proposals (one
+    proposal = the pixels of ``binary`` inside one component); default ``binary`` itself.
+    """
     from scipy import ndimage as ndi
 
     if not binary.any():
         return []
     work_h, work_w = binary.shape
     sx, sy = width / work_w, height / work_h
-    labels, _ = ndi.label(binary, structure=np.ones((3, 3), dtype=bool))
+    grouping = binary if groups is None else (groups | binary)
+    labels, _ = ndi.label(grouping, structure=np.ones((3, 3), dtype=bool))
+    labels[~binary] = 0
     found: list[Proposal] = []
     for index, slc in enumerate(ndi.find_objects(labels), start=1):
         if slc is None:

@@ -7,6 +7,8 @@ in order; a refinement overrides the stage it works at and leaves the others as 
   run the model again);
 * ``refine_map`` — one class's map at the working size, with the image (superpixel snapping);
 * ``refine_mask`` — one class's thresholded mask at the working size (the ridge filter);
+* ``proposal_groups`` — which pixels of the mask form one proposal (the ridge filter keeps the
+  crack segments of one CAM region together);
 * ``refine_proposals`` — the proposals of one image at its original size (SAM).
 
 :class:`ImageContext` holds one image at the working size and caches what is computed from it
@@ -69,6 +71,11 @@ class Refinement:
         self, binary: np.ndarray, work: np.ndarray, context: ImageContext, class_name: str, config
     ) -> np.ndarray:
         return binary
+
+    def proposal_groups(
+        self, binary: np.ndarray, groups: np.ndarray | None, class_name: str, config
+    ) -> np.ndarray | None:
+        return groups
 
     def refine_proposals(self, image: Image.Image, groups: list, sam) -> None:
         return None

@@ -44,15 +44,27 @@ class RidgeFilter(Refinement):
 
         return context.cached(("ridge", self.kind, self.sigmas), compute)
 
-    def refine_mask(self, binary, work, context, class_name, config):
+    def gate_mask(self, binary: np.ndarray) -> np.ndarray:
+        """The CAM region dilated by ``gate`` x the working side."""
         from scipy import ndimage as ndi
+        from skimage.morphology import disk
+
+        radius = max(1, round(self.gate * max(binary.shape)))
+        return ndi.binary_dilation(binary, structure=disk(radius).astype(bool))
+
+    def proposal_groups(self, binary, groups, class_name, config):
+        """Crack segments closer than the gate radius form one proposal."""
+        if class_name not in getattr(config, "ridge_classes", ()) or not binary.any():
+            return groups
+        return self.gate_mask(binary)
+
+    def refine_mask(self, binary, work, context, class_name, config):
         from skimage.filters import apply_hysteresis_threshold, threshold_otsu
-        from skimage.morphology import disk, remove_small_objects
+        from skimage.morphology import remove_small_objects
 
         if class_name not in getattr(config, "ridge_classes", ()) or not binary.any():
             return binary
-        radius = max(1, round(self.gate * max(binary.shape)))
-        gate = ndi.binary_dilation(binary, structure=disk(radius).astype(bool))
+        gate = self.gate_mask(binary)
         response = self.response(context)
         inside = response[gate]
         if inside.size < 2 or float(inside.max() - inside.min()) <= 1e-6:
