@@ -103,8 +103,22 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting(
             "CAM_REFINE",
-            "none",
-            "CAM refinement: none, tta, advcam or sam, joined with `+` (per tag: `model_refine`).",
+            "ridge",
+            "CAM refinements joined with `+`: none, ridge (CAM-gated ridge filter for crack and "
+            "net crack), superpixel, tta, advcam, sam (per tag: `model_refine`).",
+        ),
+        Setting(
+            "CAM_LAYERS",
+            "last",
+            "CAM target layers: `last` (last feature map) or `multi` (it and two finer stages, "
+            "fused) (per tag: `model_cam_layers`).",
+        ),
+        Setting(
+            "CAM_INPUT_SIZE",
+            "0",
+            "Square input side of the shared classification + CAM pass; 0: the model's own. At "
+            "another size the Choices get their own pass at the model's size (per tag: "
+            "`model_cam_input_size`).",
         ),
         Setting(
             "SAM_CHECKPOINT",
@@ -328,6 +342,8 @@ class Settings:
     cam_threshold: str
     cam_min_area: int
     cam_refine: str
+    cam_layers: str
+    cam_input_size: int
     sam_checkpoint: str
     sam_model_type: str
     interactive_source: str
@@ -379,6 +395,8 @@ class Settings:
             cam_threshold=_read(env, "CAM_THRESHOLD").lower(),
             cam_min_area=_int(env, "CAM_MIN_AREA", 0),
             cam_refine=_read(env, "CAM_REFINE").lower(),
+            cam_layers=_read(env, "CAM_LAYERS").lower(),
+            cam_input_size=_int(env, "CAM_INPUT_SIZE", 0),
             sam_checkpoint=_read(env, "SAM_CHECKPOINT"),
             sam_model_type=_read(env, "SAM_MODEL_TYPE").lower(),
             interactive_source=_choice(env, "INTERACTIVE_SOURCE", ("auto", "sam", "fallback")),

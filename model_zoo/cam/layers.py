@@ -89,7 +89,9 @@ def _timm_layers(timm_model: nn.Module, layer_set: str) -> CamLayers:
 def _vit_layers(model: nn.Module, layer_set: str) -> CamLayers:
     prefix, blocks = _block_list(model)
     depth = len(blocks)
-    picks = [depth - 1] if layer_set == "last" else sorted({depth // 2, (3 * depth) // 4, depth - 1})
+    picks = (
+        [depth - 1] if layer_set == "last" else sorted({depth // 2, (3 * depth) // 4, depth - 1})
+    )
     layers, names = [], []
     for index in picks:
         block = blocks[index]

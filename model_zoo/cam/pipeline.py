@@ -34,6 +34,7 @@ from model_zoo.cam.proposals import (
     working_size,
 )
 from model_zoo.cam.refinements import REFINEMENTS, AdvCamConfig, ImageContext, parse_refine
+from model_zoo.cam.refinements.ridge import RIDGE_FILTERS
 from model_zoo.classifier.model import canonical_class_name
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,8 @@ log = logging.getLogger(__name__)
 class CamConfig:
     """How CAMs become proposals (per-tag attributes / env settings in the backend)."""
 
-    method: str = "layercam"
-    layers: str = "multi"
+    method: str = "gradcam"
+    layers: str = "last"
     input_size: int = 0  # 0: the model's own input size
     threshold: str = "relative:0.5"
     min_area: int = 64
@@ -54,6 +55,7 @@ class CamConfig:
     max_side: int = DEFAULT_MAX_SIDE
     max_proposals: int = 20
     ridge_classes: tuple[str, ...] = ("crack", "net_crack")
+    ridge_filter: str = "blackhat"
     advcam: AdvCamConfig = field(default_factory=AdvCamConfig)
 
     def __post_init__(self):
@@ -62,10 +64,16 @@ class CamConfig:
         parse_threshold(self.threshold)
         self.refine = parse_refine(self.refine)
         self.ridge_classes = tuple(canonical_class_name(c) for c in self.ridge_classes)
+        if self.ridge_filter not in RIDGE_FILTERS:
+            raise ValueError(
+                f"unknown ridge filter {self.ridge_filter!r}: choose one of {RIDGE_FILTERS}"
+            )
         if self.min_area < 0:
             raise ValueError(f"min_area must be >= 0, not {self.min_area}")
         if self.input_size and not 32 <= int(self.input_size) <= 2048:
-            raise ValueError(f"CAM input size must be 0 (model's) or 32..2048, not {self.input_size}")
+            raise ValueError(
+                f"CAM input size must be 0 (model's) or 32..2048, not {self.input_size}"
+            )
 
 
 @dataclass
@@ -157,7 +165,9 @@ def classify_and_segment(
             i, ImageContext(images[i], working_size(*images[i].size, config.max_side))
         )
         name = canonical_class_name(classifier.classes[c])
-        found = class_proposals(cam, images[i], name, float(probs[i, c]), config, refinements, context)
+        found = class_proposals(
+            cam, images[i], name, float(probs[i, c]), config, refinements, context
+        )
         out[i].append(ClassMasks(c, float(probs[i, c]), found, cam if keep_cams else None))
     for i, image in enumerate(images):
         for refinement in refinements:

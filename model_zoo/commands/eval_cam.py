@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="none,ridge,superpixel+ridge",
         help="comma list of refinement chains (none, tta, advcam, superpixel, ridge, sam; '+')",
     )
+    parser.add_argument(
+        "--ridge-filters", default="blackhat", help="comma list: blackhat, sato, frangi, meijering"
+    )
     parser.add_argument("--sizes", default="0", help="comma list of CAM input sizes (0: model's)")
     parser.add_argument("--threshold", default="relative:0.5", help="relative:R, fixed:T, otsu")
     parser.add_argument("--min-area", type=int, default=64, help="original pixels")
@@ -109,11 +112,15 @@ def _accuracy(classifier, images, truth, size: int) -> float:
 def _variants(args) -> list[tuple[str, CamConfig]]:
     out = []
     split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
-    for method, layers, refine, size in itertools.product(
-        split(args.methods), split(args.layers), split(args.refine), split(args.sizes)
+    ridges = split(args.ridge_filters)
+    for method, layers, refine, size, ridge in itertools.product(
+        split(args.methods), split(args.layers), split(args.refine), split(args.sizes), ridges
     ):
+        if ridge != ridges[0] and "ridge" not in parse_refine(refine):
+            continue  # the ridge filter only matters with the ridge refinement
         label = f"{method}/{layers}" + (f"@{size}" if int(size) else "")
         label += "" if refine == "none" else f"+{refine}"
+        label += f"({ridge})" if len(ridges) > 1 and "ridge" in parse_refine(refine) else ""
         config = CamConfig(
             method=method,
             layers=layers,
@@ -122,6 +129,7 @@ def _variants(args) -> list[tuple[str, CamConfig]]:
             min_area=args.min_area,
             refine=refine,
             score_threshold=0.0,
+            ridge_filter=ridge,
         )
         out.append((label, config))
     return out
@@ -153,6 +161,7 @@ def _score_cam(classifier, label, config, data, sam) -> tuple[dict, list[np.ndar
         "layers": config.layers,
         "refine": "+".join(config.refine) or "none",
         "input_size": config.input_size or classifier.input_size,
+        "ridge_filter": config.ridge_filter,
         "ms_per_image": 1000 * seconds / max(1, len(defect)),
         **scores.report(),
     }
@@ -160,23 +169,34 @@ def _score_cam(classifier, label, config, data, sam) -> tuple[dict, list[np.ndar
     return row, preds
 
 
-def _summary(rows: dict[str, dict], default_label: str) -> dict:
-    baselines = {k: r for k, r in rows.items() if r["kind"] == "baseline"}
-    best_iou = max(baselines, key=lambda k: baselines[k]["overall"]["iou"])
-    best_acc = max(baselines, key=lambda k: baselines[k]["overall"]["accepted"])
-    out = {"default": default_label, "best_baseline_iou": best_iou}
-    if default_label in rows:
-        d = rows[default_label]["overall"]
-        out["iou_ratio"] = d["iou"] / max(1e-9, baselines[best_iou]["overall"]["iou"])
-        out["accepted_ratio"] = d["accepted"] / max(1e-9, baselines[best_acc]["overall"]["accepted"])
-        out["best_baseline_accepted"] = best_acc
-    return out
-
-
-def _default_label() -> str:
+def _is_default(row: dict, model_side: int) -> bool:
     d = CamConfig()
-    label = f"{d.method}/{d.layers}" + (f"@{d.input_size}" if d.input_size else "")
-    return label + ("+" + "+".join(d.refine) if d.refine else "")
+    wanted = {
+        "method": d.method,
+        "layers": d.layers,
+        "refine": "+".join(d.refine) or "none",
+        "input_size": d.input_size or model_side,
+        "ridge_filter": d.ridge_filter,
+    }
+    return row["kind"] == "cam" and all(row.get(k) == v for k, v in wanted.items())
+
+
+def _summary(rows: dict[str, dict], model_side: int) -> dict:
+    """The backend's default configuration against the best baseline (IoU, accepted share)."""
+    baselines = {k: r["overall"] for k, r in rows.items() if r["kind"] == "baseline"}
+    best_iou = max(baselines, key=lambda k: baselines[k]["iou"])
+    best_acc = max(baselines, key=lambda k: baselines[k]["accepted"])
+    out: dict = {"best_baseline_iou": best_iou, "best_baseline_accepted": best_acc}
+    default = next((k for k, r in rows.items() if _is_default(r, model_side)), None)
+    if default is not None:
+        d = rows[default]["overall"]
+        out["default"] = default
+        out["iou_ratio"] = d["iou"] / max(1e-9, baselines[best_iou]["iou"])
+        out["accepted_ratio"] = d["accepted"] / max(1e-9, baselines[best_acc]["accepted"])
+        out["default_per_class_iou"] = {
+            c: r["iou"] for c, r in rows[default]["per_class"].items()
+        }
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -240,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         "threshold": args.threshold,
         "min_area": args.min_area,
         "class_used": "ground-truth class of each test image (image-level), CAM of that class",
-        "summary": _summary(rows, _default_label()),
+        "summary": _summary(rows, classifier.input_size),
         "results": rows,
         "notes": notes,
         "seconds": time.perf_counter() - started,
@@ -261,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
 def _argv(args) -> list[str]:
     out = ["--data", str(args.data), "--model", args.model, "--methods", args.methods]
     out += ["--layers", args.layers, "--refine", args.refine, "--sizes", args.sizes]
+    out += ["--ridge-filters", args.ridge_filters]
     out += ["--threshold", args.threshold, "--min-area", str(args.min_area)]
     out += ["--epochs", str(args.epochs), "--train-blocks", args.train_blocks]
     return out + ["--json", str(args.json)]
