@@ -61,21 +61,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sam-model-type", default="vit_b")
     parser.add_argument("--json", required=True, help="write the report here")
     parser.add_argument("--plot", default="", help="overlay picture (PNG) of a few images")
-    parser.add_argument("--plot-images", type=int, default=4)
+    parser.add_argument("--plot-images", type=int, default=7)
 
 
-def _overlay(image: Image.Image, gt: np.ndarray, pred: np.ndarray, title: str, side: int = 160):
-    """Image with prediction in red, ground truth outlined in green, scaled to ``side``."""
+def _overlay(image: Image.Image, gt: np.ndarray, pred: np.ndarray, title: str, side: int = 256):
+    """Image scaled to ``side``: prediction red, ground-truth outline green, both yellow."""
     from scipy import ndimage as ndi
 
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32).copy()
     rgb[pred] = 0.5 * rgb[pred] + 0.5 * np.array([255, 0, 0])
     edge = gt & ~ndi.binary_erosion(gt, iterations=2)
-    rgb[edge] = [0, 255, 0]
-    tile = Image.fromarray(rgb.astype(np.uint8)).resize((side, side), Image.Resampling.BILINEAR)
+    rgb[edge & ~pred] = [0, 255, 0]
+    rgb[gt & pred] = [255, 230, 0]
+    tile = Image.fromarray(rgb.astype(np.uint8)).resize((side, side), Image.Resampling.NEAREST)
     canvas = Image.new("RGB", (side, side + 14), "white")
     canvas.paste(tile, (0, 14))
-    ImageDraw.Draw(canvas).text((2, 1), title[:26], fill="black")
+    ImageDraw.Draw(canvas).text((2, 1), title[:40], fill="black")
     return canvas
 
 
@@ -193,9 +194,7 @@ def _summary(rows: dict[str, dict], model_side: int) -> dict:
         out["default"] = default
         out["iou_ratio"] = d["iou"] / max(1e-9, baselines[best_iou]["iou"])
         out["accepted_ratio"] = d["accepted"] / max(1e-9, baselines[best_acc]["accepted"])
-        out["default_per_class_iou"] = {
-            c: r["iou"] for c, r in rows[default]["per_class"].items()
-        }
+        out["default_per_class_iou"] = {c: r["iou"] for c, r in rows[default]["per_class"].items()}
     return out
 
 
@@ -309,10 +308,11 @@ def format_table(rows: dict[str, dict]) -> str:
 
 
 def plot(path, images, defect, gts, samples, overlays, rows, count) -> None:
-    """One row per image: ground truth, then the best baseline and the CAM variants."""
+    """One row per image: ground truth, the best baseline, the default and the best CAM rows."""
     cams = [k for k, r in rows.items() if r["kind"] == "cam"]
-    best = sorted(cams, key=lambda k: -rows[k]["overall"]["iou"])[:3]
-    columns = ["intensity", *best]
+    default = next((k for k in cams if _is_default(rows[k], rows[k]["input_size"])), None)
+    best = sorted((k for k in cams if k != default), key=lambda k: -rows[k]["overall"]["iou"])
+    columns = ["intensity", *([default] if default else []), *best[: 3 - bool(default)]]
     # a spread of classes: the first defect image of each class, in order
     chosen, seen = [], set()
     for pos, i in enumerate(defect):

@@ -51,8 +51,15 @@ class ImageContext:
 
     @property
     def grey(self) -> np.ndarray:
-        """``(h, w)`` float in ``[0, 1]`` at the working size."""
-        return self.cached("grey", lambda: self.rgb.astype(np.float32).mean(axis=2) / 255.0)
+        """``(h, w)`` float in ``[0, 1]`` at the working size (luma, resized as one channel)."""
+
+        def small():
+            grey = self.image.convert("L")
+            if grey.size != self.size:
+                grey = grey.resize(self.size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+            return np.asarray(grey, dtype=np.float32) / 255.0
+
+        return self.cached("grey", small)
 
 
 class Refinement:
