@@ -28,7 +28,7 @@ from ml_backend.controls.brush import brush_region
 from ml_backend.controls.classifier_control import ClassifierControl
 from ml_backend.controls.label_config import LabelConfigError, tag_float, tag_option
 from ml_backend.serving.shared_pass import PassRequest
-from model_zoo.cam.pipeline import Segmentation
+from model_zoo.cam.pipeline import CamConfig, Segmentation, segment
 from model_zoo.classifier.model import ImageClassifier
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,6 @@ class CamBrushHandler(ClassifierControl):
 
     @property
     def cam_config(self):
-        from model_zoo.cam.pipeline import CamConfig
-
         values = {a: self._option(a) for a in OPTIONS}
         where = ", ".join(f'{a}="{v}" [{OPTIONS[a][1]}]' for a, v in values.items())
         try:
@@ -125,8 +123,6 @@ class CamBrushHandler(ClassifierControl):
         return PassRequest(classifier, self.cam_config, tuple(sorted(label_of)))
 
     def predict(self, images, shared: Segmentation | None = None) -> list[list[Region]]:
-        from model_zoo.cam.pipeline import segment
-
         request = self.pass_request()
         if request is None:
             return [[] for _ in images]
