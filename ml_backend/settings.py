@@ -242,8 +242,26 @@ _DECLARED: list[Setting] = [
             "CAM_REFINE",
             "cam_refine",
             text(str.lower),
-            "none",
-            "`none`, `tta`, `advcam`, `sam`, joined with `+`. Per tag: `model_refine`.",
+            "ridge",
+            "CAM refinements joined with `+`: none, ridge (CAM-gated ridge filter for crack and "
+            "net crack), superpixel, tta, advcam, sam (per tag: `model_refine`).",
+        ),
+        Setting(
+            "CAM_LAYERS",
+            "cam_layers",
+            text(str.lower),
+            "last",
+            "CAM target layers: `last` (last feature map) or `multi` (it and two finer stages, "
+            "fused) (per tag: `model_cam_layers`).",
+        ),
+        Setting(
+            "CAM_INPUT_SIZE",
+            "cam_input_size",
+            integer(0),
+            "0",
+            "Square input side of the shared classification + CAM pass; 0: the model's own. At "
+            "another size the Choices get their own pass at the model's size (per tag: "
+            "`model_cam_input_size`).",
         ),
         Setting(
             "SAM_CHECKPOINT",

@@ -71,8 +71,14 @@ class ControlHandler:
     def model_version(self) -> str:
         raise NotImplementedError
 
-    def predict(self, images: list[Image.Image]) -> list[list[Region]]:
-        """Regions for each image (one list per image, same order)."""
+    def pass_request(self):
+        """What the control needs from the request's shared classifier pass
+        (:class:`ml_backend.serving.shared_pass.PassRequest`); None: it runs its own model."""
+        return None
+
+    def predict(self, images: list[Image.Image], shared=None) -> list[list[Region]]:
+        """Regions for each image (one list per image, same order); ``shared``: the result of
+        the shared classifier pass for this control's :meth:`pass_request`, if one ran."""
         raise NotImplementedError
 
     # -- tag options: the control's XML attribute, else the setting (environment) named

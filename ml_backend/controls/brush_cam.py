@@ -1,16 +1,18 @@
 """``<BrushLabels>`` of defect classes on an ``<Image>``: masks from class-activation maps.
 
 For every class the classifier predicts at ``model_score_threshold`` or above, a CAM (grad-cam
-library) is turned into proposals (:mod:`model_zoo.cam.refine`): one brush region per connected
-component, at the image's original size, scored ``class probability x the map's peak inside the
-component``. Labels map to classifier classes as for ``<Choices>``: by name (case, spaces, ``-``
+library methods) is turned into proposals (:mod:`model_zoo.cam.pipeline`): one brush region per
+connected component, at the image's original size, scored ``class probability x the map's peak
+inside the component``. The probabilities and the maps come from one forward pass, which also
+serves the ``<Choices>`` of the same classifier (:mod:`ml_backend.serving.shared_pass`). Labels map to classifier classes as for ``<Choices>``: by name (case, spaces, ``-``
 and ``_`` ignored) or with ``predicted_values="class_a,class_b"`` on a ``<Label>``; labels that
 match no class ("No defect" has no mask) are never predicted.
 
 Tag attributes (env fallback in brackets):
 ``model_name`` [CLASSIFIER_MODEL]; ``model_score_threshold`` [SCORE_THRESHOLD];
 ``model_cam_method`` [CAM_METHOD]; ``model_cam_threshold`` [CAM_THRESHOLD];
-``model_min_area`` [CAM_MIN_AREA]; ``model_refine`` [CAM_REFINE]; ``model_skip``.
+``model_min_area`` [CAM_MIN_AREA]; ``model_refine`` [CAM_REFINE]; ``model_cam_layers``
+[CAM_LAYERS]; ``model_cam_input_size`` [CAM_INPUT_SIZE]; ``model_skip``.
 
 This handler is the general fallback for ``<BrushLabels>``: handlers listed before it in
 ``CONTROL_HANDLERS`` (e.g. Foreground/Background masks) get the first say. The classifier is
@@ -25,6 +27,8 @@ from ml_backend.controls.base import Region
 from ml_backend.controls.brush import brush_region
 from ml_backend.controls.classifier_control import ClassifierControl
 from ml_backend.controls.label_config import LabelConfigError
+from ml_backend.serving.shared_pass import PassRequest
+from model_zoo.cam.pipeline import CamConfig, Segmentation, segment
 from model_zoo.classifier.model import ImageClassifier
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,8 @@ OPTIONS = {
     "model_cam_threshold": ("cam_threshold", "CAM_THRESHOLD"),
     "model_min_area": ("cam_min_area", "CAM_MIN_AREA"),
     "model_refine": ("cam_refine", "CAM_REFINE"),
+    "model_cam_layers": ("cam_layers", "CAM_LAYERS"),
+    "model_cam_input_size": ("cam_input_size", "CAM_INPUT_SIZE"),
 }
 
 
@@ -48,8 +54,6 @@ class CamBrushHandler(ClassifierControl):
 
     @property
     def cam_config(self):
-        from model_zoo.cam.refine import CamConfig
-
         values = {a: self._option(a) for a in OPTIONS}
         where = ", ".join(f'{a}="{v}" [{OPTIONS[a][1]}]' for a, v in values.items())
         try:
@@ -58,6 +62,8 @@ class CamBrushHandler(ClassifierControl):
                 threshold=values["model_cam_threshold"],
                 min_area=int(values["model_min_area"]),
                 refine=values["model_refine"],
+                layers=values["model_cam_layers"],
+                input_size=int(values["model_cam_input_size"]),
                 score_threshold=self.float_option("model_score_threshold", "score_threshold"),
             )
         except (ValueError, KeyError) as exc:
@@ -98,29 +104,42 @@ class CamBrushHandler(ClassifierControl):
             self.sam()
         self.check_label_mapping(self.classifier.classes)
 
-    def predict(self, images) -> list[list[Region]]:
-        from model_zoo.cam.refine import segment
-
-        classifier = self.classifier
-        mapping = self.label_map(classifier.classes)
-        label_of = {}
-        for label, indices in mapping.items():
+    def label_of(self, classes: list[str]) -> dict[int, str]:
+        """Classifier class index -> the brush label it is drawn as."""
+        out: dict[int, str] = {}
+        for label, indices in self.label_map(classes).items():
             for index in indices:
-                label_of.setdefault(index, label)
+                out.setdefault(index, label)
+        return out
+
+    def pass_request(self) -> PassRequest | None:
+        """What this control needs from the shared classifier pass (None: nothing to draw)."""
+        classifier = self.classifier
+        label_of = self.label_of(classifier.classes)
         if not label_of:
+            return None
+        return PassRequest(classifier, self.cam_config, tuple(sorted(label_of)))
+
+    def predict(self, images, shared: Segmentation | None = None) -> list[list[Region]]:
+        request = self.pass_request()
+        if request is None:
             return [[] for _ in images]
-        config = self.cam_config
-        sam = self.sam() if "sam" in config.refine else None
-        found = segment(classifier, images, config, classes=sorted(label_of), sam=sam)
+        label_of = self.label_of(request.classifier.classes)
+        if shared is None:
+            sam = self.sam() if "sam" in request.cam_config.refine else None
+            found = segment(
+                request.classifier, images, request.cam_config, list(request.classes), sam=sam
+            )
+        else:
+            found = shared.masks
         out = []
         for per_image in found:
             regions = []
             for masks in per_image:
+                if masks.class_index not in label_of:
+                    continue
+                label = label_of[masks.class_index]
                 for proposal in masks.proposals:
-                    regions.append(
-                        brush_region(
-                            self, proposal.full_mask(), label_of[masks.class_index], proposal.score
-                        )
-                    )
+                    regions.append(brush_region(self, proposal.full_mask(), label, proposal.score))
             out.append(regions)
         return out

@@ -146,7 +146,7 @@ class ForegroundBrushHandler(ControlHandler):
         )
         self.clipseg  # noqa: B018 - loads the model, so /setup reports a missing one
 
-    def predict(self, images) -> list[list[Region]]:
+    def predict(self, images, shared=None) -> list[list[Region]]:
         roles = self.roles
         threshold = self.threshold
         results = segment_foreground(

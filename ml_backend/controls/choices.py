@@ -5,6 +5,8 @@ Tag attributes (env fallback in brackets):
 ``model_score_threshold`` [SCORE_THRESHOLD for multi-label, 0 for single] — minimum probability;
 ``model_skip="true"`` — leave this tag alone;
 ``predicted_values="a,b"`` on a ``<Choice>`` — classifier classes that count as this choice.
+When a CAM ``<BrushLabels>`` reads the same classifier, the probabilities come from its pass
+(:mod:`ml_backend.serving.shared_pass`): one forward for both tags.
 Classes match labels by name, ignoring case, spaces, ``-`` and ``_`` ("Net crack" = net_crack).
 """
 
@@ -14,6 +16,8 @@ import numpy as np
 
 from ml_backend.controls.base import Region, result_item
 from ml_backend.controls.classifier_control import ClassifierControl
+from ml_backend.serving.shared_pass import PassRequest
+from model_zoo.cam.pipeline import Segmentation
 from model_zoo.classifier.model import ImageClassifier
 
 
@@ -42,9 +46,16 @@ class ChoicesHandler(ClassifierControl):
         self.threshold  # noqa: B018 - validates the attribute
         self.check_label_mapping(self.classifier.classes)
 
-    def predict(self, images) -> list[list[Region]]:
+    def pass_request(self) -> PassRequest:
+        """Probabilities only; a mask control on the same classifier may run the pass."""
+        return PassRequest(self.classifier)
+
+    def predict(self, images, shared: Segmentation | None = None) -> list[list[Region]]:
         classifier = self.classifier
-        probs = classifier.predict_proba(images, batch_size=self.settings.predict_batch_size)
+        if shared is not None:
+            probs = shared.probabilities
+        else:
+            probs = classifier.predict_proba(images, batch_size=self.settings.predict_batch_size)
         return self.choice_regions(probs, classifier)
 
     def choice_regions(

@@ -26,6 +26,7 @@ from ml_backend.controls.label_config import (
 )
 from ml_backend.images.fetcher import ImageFetcher, ImageFetchError
 from ml_backend.serving.model_cache import ModelCache
+from ml_backend.serving.shared_pass import run_shared_passes
 from ml_backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,21 @@ class Predictor:
                 out.append(f"{type(exc).__name__}: {exc}")
         return out
 
+    def shared_passes(self, handlers, images: dict, ready: list[int]) -> list:
+        """Per handler, the shared classifier pass it may use (None: its own)."""
+        if not ready:
+            return [None] * len(handlers)
+        try:
+            requests = [(h.pass_request(), h.image_key) for h in handlers]
+            return run_shared_passes(
+                requests,
+                lambda key: [images[(i, key)] for i in ready],
+                batch=self.settings.predict_batch_size,
+            )
+        except Exception:  # each handler then runs (and reports) its own pass
+            log.exception("the shared classifier pass failed; controls run their own")
+            return [None] * len(handlers)
+
     def predict(
         self, tasks: list[dict], label_config: str, project: str | None = None
     ) -> PredictOutcome:
@@ -147,14 +163,21 @@ class Predictor:
                 images[(index, key)] = got
         fetched = time.perf_counter()
 
-        # 2. each handler predicts for every task whose images arrived, in one batch
+        # 2. each handler predicts for every task whose images arrived, in one batch; controls
+        #    reading the same classifier share one forward pass (Choices + CAM masks)
         regions: dict[int, list] = {i: [] for i in range(len(tasks)) if i not in errors}
-        for handler in handlers:
+        first_ready = list(regions)
+        shared = self.shared_passes(handlers, images, first_ready)
+        for handler, handler_shared in zip(handlers, shared, strict=True):
             ready = [i for i in regions if i not in errors]
             if not ready:
                 break
+            if ready != first_ready:
+                handler_shared = None  # an earlier control failed on some tasks: own pass
             try:
-                batch = handler.predict([images[(i, handler.image_key)] for i in ready])
+                batch = handler.predict(
+                    [images[(i, handler.image_key)] for i in ready], shared=handler_shared
+                )
             except Exception as exc:
                 log.exception("%s %r failed", type(handler).__name__, handler.control.name)
                 for i in ready:

@@ -9,7 +9,7 @@ Steps (``proposals(cam, width, height, ...)``):
 3. clean up with a morphological opening then closing (disk of ``morph_radius`` pixels at the
    working size; 0 switches it off);
 4. split into 8-connected components and drop those under ``min_area`` original pixels;
-5. one :class:`Proposal` per component, scored with ``class_score x`` the map's peak inside it.
+5. one :class:`Proposal` per component (:func:`proposals_from_mask`), scored with ``class_score x`` the map's peak inside it.
 
 A proposal keeps only its bounding box and the mask inside it, so memory stays bounded by the
 working size plus one box; :meth:`Proposal.full_mask` materialises the original-size mask when
@@ -142,18 +142,39 @@ def proposals(
     max_proposals: int = 20,
 ) -> list[Proposal]:
     """Scored proposals (best first) of one class-activation map for a ``width x height`` image."""
-    from scipy import ndimage as ndi
-
     if width < 1 or height < 1:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     threshold = parse_threshold(threshold)
     work_w, work_h = working_size(width, height, max_side)
-    sx, sy = width / work_w, height / work_h
     work = upsample(np.clip(np.nan_to_num(cam), 0.0, None), work_w, work_h)
     binary = binarize(work, threshold, morph_radius)
+    return proposals_from_mask(binary, work, width, height, min_area, class_score, max_proposals)
+
+
+def proposals_from_mask(
+    binary: np.ndarray,
+    work: np.ndarray,
+    width: int,
+    height: int,
+    min_area: int = 0,
+    class_score: float = 1.0,
+    max_proposals: int = 20,
+    groups: np.ndarray | None = None,
+) -> list[Proposal]:
+    """Scored proposals (best first) of a working-size mask; ``work`` is the map scoring them.
+
+    ``groups``: a mask holding ``binary`` whose connected components define the proposals (one
+    proposal = the pixels of ``binary`` inside one component); default ``binary`` itself.
+    """
+    from scipy import ndimage as ndi
+
     if not binary.any():
         return []
-    labels, count = ndi.label(binary, structure=np.ones((3, 3), dtype=bool))
+    work_h, work_w = binary.shape
+    sx, sy = width / work_w, height / work_h
+    grouping = binary if groups is None else (groups | binary)
+    labels, _ = ndi.label(grouping, structure=np.ones((3, 3), dtype=bool))
+    labels[~binary] = 0
     found: list[Proposal] = []
     for index, slc in enumerate(ndi.find_objects(labels), start=1):
         if slc is None:

@@ -1,9 +1,14 @@
-"""``python -m model_zoo bench-cam``: what CAM mask proposals cost, next to the bare forward pass.
+"""``python -m model_zoo bench-cam``: Choices + CAM masks next to the bare forward pass, same run.
 
-Per CAM method (and refinement): milliseconds per image for classification + CAM + proposals
-(at the image's original size, ``--size`` pixels square), the bare classifier forward pass on
-the same batch, their ratio, and the process's peak resident memory after the method ran
-(``ru_maxrss``; it only grows, so read the increments). CPU, ``--threads`` torch threads.
+On ``--batch`` synthetic concrete images of ``--size`` pixels (``model_zoo.data.synth`` scenes
+of crack / spalling / rust, so maps and ridge filters see real structure), per configuration
+(``--configs``: ``method/layers+refinements``, e.g. ``gradcam/last+ridge``): milliseconds per
+image for the shared pass that gives the Choices probabilities *and* the masks of the top
+``--explain`` classes of every image (pre-processing, forward, partial backward, maps,
+refinements, proposals at the original size), the bare forward of the same model on the
+prepared tensor (``inference_mode``), and the Choices alone (``predict_proba``, pre-processing
+included), their ratios, and the process's peak resident memory (``ru_maxrss``; it only grows).
+CPU, ``--threads`` torch threads; best of ``--repeats``.
 """
 
 from __future__ import annotations
@@ -14,27 +19,17 @@ import resource
 import sys
 import time
 
-import numpy as np
 from PIL import Image
 
-from model_zoo.table import format_table
-
-_HEADERS = {
-    "ms_per_image": "ms/img",
-    "ratio_to_forward": "x forward",
-    "ratio_to_classification": "x classify",
-    "regions_per_image": "regions/img",
-    "peak_rss_mb": "peak MB",
-}
-_DIGITS = {**dict.fromkeys(_HEADERS, 1), "peak_rss_mb": 0}
+DEFAULT_CONFIGS = "gradcam/last,gradcam/last+ridge,layercam/multi+ridge,gradcam/last+tta+ridge"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="tiny-vit")
+    parser.add_argument("--model", default="efficientnet-lite0")
     parser.add_argument(
-        "--methods", default="gradcam,gradcam++,xgradcam,layercam,eigencam,scorecam"
+        "--configs", default=DEFAULT_CONFIGS, help="comma list method/layers+refine"
     )
-    parser.add_argument("--refine", default="none", help="comma list of refinements to time")
+    parser.add_argument("--explain", type=int, default=1, help="classes explained per image")
     parser.add_argument("--size", type=int, default=1024, help="image side, pixels")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
@@ -42,76 +37,94 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default="", help="also write the rows here")
 
 
-def _peak_mb() -> float:
+def peak_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def _best(fn, repeats: int) -> float:
+def best_seconds(fn, repeats: int) -> float:
     fn()  # warm-up
     times = []
-    for _ in range(repeats):
+    for _ in range(max(1, repeats)):
         tic = time.perf_counter()
         fn()
         times.append(time.perf_counter() - tic)
     return min(times)
 
 
+def parse_config(spec: str):
+    """``"gradcam/last+ridge"`` -> a :class:`CamConfig` (score threshold 0: forced classes)."""
+    from model_zoo.cam.pipeline import CamConfig
+
+    head, _, refine = spec.strip().partition("+")
+    method, _, layers = head.partition("/")
+    return CamConfig(method=method, layers=layers or "last", refine=refine, score_threshold=0.0)
+
+
+def scene_images(size: int, count: int) -> list[Image.Image]:
+    """Synthetic defect images (``model_zoo.data.synth``, rendered at 256 px) scaled to
+    ``size`` pixels."""
+    from model_zoo.data.synth import render_sample, sample_rng
+
+    kinds = ["crack", "spalling", "rust", "net_crack"]
+    out = []
+    for i in range(count):
+        kind = kinds[i % len(kinds)]
+        pixels, _, _ = render_sample(kind, sample_rng(0, kind, i), size=256)
+        out.append(Image.fromarray(pixels).resize((size, size), Image.Resampling.BILINEAR))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from model_zoo.cam.refine import CamConfig, segment
+    from model_zoo.cam.inputs import cam_input
+    from model_zoo.cam.pipeline import classify_and_segment
     from model_zoo.classifier.model import load_classifier
-    from model_zoo.sam.refiner import tiny_sam
 
     torch.set_num_threads(args.threads)
-    classes = ["crack", "spalling", "rust", "no_defect"]
+    classes = ["crack", "spalling", "rust", "net_crack", "no_defect"]
     classifier = load_classifier(args.model, classes, device="cpu", multi_label=True)
-    rng = np.random.default_rng(0)
-    images = [
-        Image.fromarray(rng.integers(0, 255, (args.size, args.size, 3), dtype=np.uint8))
-        for _ in range(args.batch)
-    ]
-    pixel_values = classifier.preprocess(images)
-    forward = _best(lambda: classifier.logits(pixel_values), args.repeats) / args.batch
-    classify = _best(lambda: classifier.predict_proba(images), args.repeats) / args.batch
-    rows = []
+    images = scene_images(args.size, args.batch)
+    pixel_values = cam_input(classifier, images)
+    forward = best_seconds(lambda: classifier.logits(pixel_values), args.repeats) / args.batch
+    choices = best_seconds(lambda: classifier.predict_proba(images), args.repeats) / args.batch
     print(
-        f"{args.model}, {args.batch} images of {args.size}x{args.size}, {args.threads} threads; "
-        f"bare forward {1000 * forward:.1f} ms/img, classification incl. pre-processing "
-        f"{1000 * classify:.1f} ms/img, peak RSS {_peak_mb():.0f} MB"
+        f"{args.model}, {args.batch} images of {args.size}x{args.size}, {args.threads} threads, "
+        f"{args.explain} class(es) explained per image; bare forward {1000 * forward:.1f} "
+        f"ms/img, Choices alone (pre-processing included) {1000 * choices:.1f} ms/img, "
+        f"peak RSS {peak_mb():.0f} MB"
     )
-    sam = None
-    for refine in [r.strip() for r in args.refine.split(",") if r.strip()]:
-        if "sam" in refine:
-            sam = sam or tiny_sam(image_size=256)
-        for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
-            # score threshold 0: every class gets a map (worst case: 4 classes per image)
-            config = CamConfig(method=method, refine=refine, score_threshold=0.0, min_area=64)
-            found: list = []
+    print(
+        f"{'Choices + masks':<28}{'ms/img':>9}{'x forward':>11}{'x Choices':>11}{'regions':>9}{'peak MB':>9}"
+    )
+    k = max(1, min(args.explain, len(classifier.classes)))
+    forced = [list(range(len(classifier.classes)))[:k] for _ in images]
+    rows = []
+    for spec in [c.strip() for c in args.configs.split(",") if c.strip()]:
+        config = parse_config(spec)
+        found: list = []
 
-            def once(c=config, out=found, s=sam):
-                out.append(segment(classifier, images, c, sam=s))
+        def once(c=config, out=found):
+            out.append(classify_and_segment(classifier, images, c, forced=forced))
 
-            seconds = _best(once, 1)
-            per_image = seconds / args.batch
-            regions = sum(len(m.proposals) for row in found[-1] for m in row) / args.batch
-            name = method if refine == "none" else f"{method}+{refine}"
-            row = {
-                "method": name,
-                "ms_per_image": 1000 * per_image,
-                "ratio_to_forward": per_image / forward,
-                "ratio_to_classification": per_image / classify,
-                "regions_per_image": regions,
-                "peak_rss_mb": _peak_mb(),
-            }
-            rows.append(row)
-    print(format_table(rows, digits=_DIGITS, headers=_HEADERS))
+        per_image = best_seconds(once, args.repeats) / args.batch
+        regions = sum(len(m.proposals) for row in found[-1].masks for m in row) / args.batch
+        row = {
+            "config": spec,
+            "ms_per_image": 1000 * per_image,
+            "ratio_to_forward": per_image / forward,
+            "ratio_to_choices": per_image / choices,
+            "regions_per_image": regions,
+            "peak_rss_mb": peak_mb(),
+        }
+        rows.append(row)
+        print(
+            f"{spec:<28}{row['ms_per_image']:>9.1f}{row['ratio_to_forward']:>11.2f}"
+            f"{row['ratio_to_choices']:>11.2f}{regions:>9.1f}{row['peak_rss_mb']:>9.0f}"
+        )
     if args.json:
+        summary = {"forward_ms": 1000 * forward, "choices_ms": 1000 * choices, "rows": rows}
         with open(args.json, "w") as fh:
-            json.dump(
-                {"forward_ms": 1000 * forward, "classify_ms": 1000 * classify, "rows": rows},
-                fh,
-                indent=2,
-            )
+            json.dump({"model": args.model, "size": args.size, **summary}, fh, indent=2)
     return 0

@@ -1,0 +1,48 @@
+"""Images -> the pixel tensor of the shared classification + CAM pass.
+
+Each image is stretched to a ``side x side`` square with PIL (bounded memory for very large
+images; no centre crop, so the map covers the whole image and stretches back onto it) and
+normalised with the processor's mean and std. ``side`` defaults to the model's input size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+_DEFAULT_MEAN = (0.485, 0.456, 0.406)
+_DEFAULT_STD = (0.229, 0.224, 0.225)
+
+
+def normalisation(processor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and std of a transformers image processor (timm's keep them in ``data_config``)."""
+    config = getattr(processor, "data_config", None) or {}
+    mean = getattr(processor, "image_mean", None) or config.get("mean") or _DEFAULT_MEAN
+    std = getattr(processor, "image_std", None) or config.get("std") or _DEFAULT_STD
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def stretch(image: Image.Image, side: int) -> Image.Image:
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return rgb.resize((side, side), Image.Resampling.BILINEAR, reducing_gap=3.0)
+
+
+def cam_input(classifier, images: Sequence[Image.Image], side: int | None = None) -> torch.Tensor:
+    """``(n, 3, side, side)`` float tensor of ``images`` for ``classifier``."""
+    side = int(side or classifier.input_size)
+    if side < 32:
+        raise ValueError(f"CAM input size must be at least 32 pixels, not {side}")
+    mean, std = normalisation(classifier.processor)
+    arrays = np.stack([np.asarray(stretch(im, side), dtype=np.float32) for im in images])
+    pixels = torch.from_numpy(arrays).permute(0, 3, 1, 2) / 255.0
+    return (pixels - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+
+def is_uniform(pixel_values: torch.Tensor, tolerance: float = 1e-3) -> list[bool]:
+    """Per row: whether the (model-input) image is blank or a single colour."""
+    flat = pixel_values.flatten(2)
+    spread = (flat.max(dim=2).values - flat.min(dim=2).values).max(dim=1).values
+    return [bool(v <= tolerance) for v in spread]
