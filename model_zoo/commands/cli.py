@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "model_zoo.commands.eval_cam",
         "evaluate CAM mask proposals against ground-truth masks",
     ),
+    "eval-measure": (
+        "model_zoo.commands.eval_measure",
+        "errors of the region measures (length, width) on synthetic cracks of known width",
+    ),
     "bench-cam": (
         "model_zoo.commands.bench_cam",
         "per-image time and memory of CAM mask proposals",

@@ -30,6 +30,7 @@ from scipy import ndimage as ndi
 
 from model_zoo.data.dataset import CLASS_TITLES, DEFECT_CLASSES
 from model_zoo.data.synth_classes import allocate_counts, parse_classes, parse_imbalance
+from model_zoo.data.synth_cracks import KnownCrack, crack_of_width
 from model_zoo.data.synth_defects import _DEFECTS, _min_pixels
 from model_zoo.data.synth_noise import F32, _grid, _smoothstep
 from model_zoo.data.synth_scenes import _background, _region_distance, _structure
@@ -38,7 +39,9 @@ from model_zoo.data.synth_surface import _colourise, _concrete
 __all__ = [
     "CLASS_TITLES",
     "DEFECT_CLASSES",
+    "KnownCrack",
     "allocate_counts",
+    "crack_of_width",
     "generate_dataset",
     "parse_classes",
     "parse_imbalance",

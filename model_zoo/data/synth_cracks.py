@@ -4,6 +4,7 @@ its mask."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -148,6 +149,44 @@ def _crack(
                 rng, branch, max_hw * rng.uniform(0.4, 0.8), depth * rng.uniform(0.75, 1.0)
             )
     return canvas.render(rgb)
+
+
+@dataclass(frozen=True)
+class KnownCrack:
+    """A crack mask with its true geometry: ``width`` px across everywhere, ``length`` px
+    from tip to tip along its centreline (the centreline's arc length plus the two
+    half-width round tips)."""
+
+    mask: np.ndarray
+    width: float
+    length: float
+
+
+def crack_of_width(rng: np.random.Generator, size: int, width: float) -> KnownCrack:
+    """A single crack of constant ``width`` on a ``size`` x ``size`` image: the generator's
+    crack path (a midpoint-displacement polyline), smoothed over about one width so that the
+    band has a well-defined width (no bend tighter than the crack is wide), then every pixel
+    whose centre is within ``width / 2`` of the path. For testing measurements."""
+    from scipy.spatial import cKDTree
+
+    if width <= 0 or size < 16:
+        raise ValueError("width must be > 0 and size >= 16")
+    theta = rng.uniform(0, math.pi)
+    u = np.array([math.sin(theta), math.cos(theta)])
+    centre = np.array([size / 2.0, size / 2.0])
+    half = size * rng.uniform(0.25, 0.35)
+    pts = _fractal_polyline(rng, centre - u * half, centre + u * half, rough=rng.uniform(0.1, 0.2))
+    dense, _ = _densify(pts, 0.25)
+    dense = ndi.gaussian_filter1d(dense, 4.0 * max(width, 2.0), axis=0, mode="nearest")
+    margin = width / 2.0 + 2.0
+    reach = np.abs(dense - centre).max()
+    if reach > size / 2.0 - margin:  # keep it inside the image (a uniform scaling)
+        dense = centre + (dense - centre) * ((size / 2.0 - margin) / reach)
+    yy, xx = _grid(size, size)
+    dist, _ = cKDTree(dense).query(np.stack([yy.ravel(), xx.ravel()], axis=1))
+    mask = dist.reshape(size, size) <= width / 2.0
+    arc = float(np.hypot(*np.diff(dense, axis=0).T).sum())
+    return KnownCrack(mask=mask, width=float(width), length=arc + float(width))
 
 
 def _voronoi_labels(
