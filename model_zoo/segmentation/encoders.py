@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from model_zoo.backbones.efficientnet_lite import timm_state_dict
+
 
 @dataclass(frozen=True)
 class EncoderSpec:
@@ -31,9 +33,7 @@ class EncoderSpec:
 
 
 def _efficientnet_lite0_imagenet() -> dict[str, torch.Tensor]:
-    from model_zoo.backbones.efficientnet_lite import timm_state_dict
-
-    return timm_state_dict("tf_efficientnet_lite0")
+    return timm_state_dict("efficientnet-lite0")
 
 
 ENCODERS: dict[str, EncoderSpec] = {

@@ -170,7 +170,6 @@ def test_timm_classification_weights_load_into_the_encoder():
 
 
 def test_the_default_encoder_starts_from_the_shipped_imagenet_weights():
-    pytest.importorskip("model_zoo.backbones.efficientnet_lite")
     spec = ENCODERS["efficientnet_lite0"]
     random_init = build_network(spec, 1, pretrained=False).encoder.model.state_dict()
     pretrained = build_network(spec, 1, pretrained=True).encoder.model.state_dict()
