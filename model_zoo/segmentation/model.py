@@ -41,15 +41,12 @@ class SegmentationModel:
     network: nn.Module
     labels: list[str]
     encoder: str
+    input_size: int
     threshold: float = 0.5
     meta: dict[str, Any] = field(default_factory=dict)
     device_setting: str = "auto"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _device: torch.device | None = field(default=None, repr=False)
-
-    @property
-    def input_size(self) -> int:
-        return encoder_spec(self.encoder).input_size
 
     @property
     def device(self) -> torch.device:
@@ -142,6 +139,7 @@ def load_segmentation(folder: str | Path, device: str = "auto") -> SegmentationM
         network=network,
         labels=labels,
         encoder=spec.name,
+        input_size=int(record.get("input_size") or spec.input_size),
         threshold=float(record.get("threshold", 0.5)),
         meta=meta,
         device_setting=device,

@@ -41,6 +41,7 @@ MIN_SAMPLES = 10
 class SegTrainConfig:
     encoder: str = "efficientnet_lite0"
     pretrained: bool = True
+    input_size: int | None = None  # None: the encoder's default (a multiple of 32)
     loss: str = "dice_bce"
     epochs: int = 30
     patience: int = 5
@@ -104,6 +105,9 @@ def train_segmentation(
     for sample in samples:
         sample.check()
     spec = encoder_spec(config.encoder)
+    size = int(config.input_size or spec.input_size)
+    if size < 32 or size % 32:
+        raise ValueError(f"input_size must be a multiple of 32 (>= 32), not {size}")
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     train_idx, hold_idx = holdout_split(len(samples), config.holdout_fraction, config.seed)
@@ -111,9 +115,9 @@ def train_segmentation(
     holdout = [samples[i] for i in hold_idx]
     device = resolve_device(config.device)
     network = build_network(spec, len(labels), pretrained=config.pretrained).to(device)
-    model = SegmentationModel(network, labels, spec.name, config.threshold, {}, str(device))
-    x = image_tensor([s.image for s in train], spec.input_size)
-    y = mask_tensor(train, labels, spec.input_size)
+    model = SegmentationModel(network, labels, spec.name, size, config.threshold, {}, str(device))
+    x = image_tensor([s.image for s in train], size)
+    y = mask_tensor(train, labels, size)
     loss_fn = build_loss(config.loss).to(device)
     optimiser = torch.optim.AdamW(_param_groups(network, config.lr, config.pretrained), config.lr)
     best = (-1.0, None, 0, {})  # (mean IoU, state, epoch, per label)
