@@ -11,8 +11,8 @@ import argparse
 
 import numpy as np
 
-from model_zoo.measure import measure_regions
 from model_zoo.data.synth import crack_of_width
+from model_zoo.measure import measure_regions
 from model_zoo.table import format_table
 
 

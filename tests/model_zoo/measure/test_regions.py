@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from skimage.morphology import skeletonize
 
+from model_zoo.data.synth import crack_of_width
 from model_zoo.measure import measure_region, measure_regions
 from model_zoo.measure.skeleton import AXIS_STEP, DIAGONAL_STEP, prune_spurs, step_length
-from model_zoo.data.synth import crack_of_width
 
 
 def test_step_length_counts_axis_and_diagonal_steps():
