@@ -214,6 +214,39 @@ _DECLARED: list[Setting] = [
         ),
     ),
     *concern(
+        "Defect masks learned from submitted masks (segmentation)",
+        Setting(
+            "SEGMENTATION_ENCODER",
+            "segmentation_encoder",
+            text(),
+            "efficientnet_lite0",
+            "Encoder of the segmentation model learned from submitted `<BrushLabels>` masks: "
+            "`efficientnet_lite0` (packaged ImageNet weights) or `tiny-random`. Per tag: "
+            "`model_mask_source` (auto/cam/segmentation) and `model_mm_per_pixel`.",
+        ),
+        Setting(
+            "SEGMENTATION_EPOCHS",
+            "segmentation_epochs",
+            integer(1),
+            "30",
+            "Most epochs of one segmentation training round (early stopping on hold-out IoU).",
+        ),
+        Setting(
+            "SEGMENTATION_INPUT_SIZE",
+            "segmentation_input_size",
+            integer(32),
+            "256",
+            "Square side (a multiple of 32) images are resized to for the segmentation model.",
+        ),
+        Setting(
+            "SEGMENTATION_MIN_MASKS",
+            "segmentation_min_masks",
+            integer(2),
+            "10",
+            "Fewest masked images a round needs to train the segmentation model.",
+        ),
+    ),
+    *concern(
         "Defect masks (CAM)",
         Setting(
             "CAM_METHOD",

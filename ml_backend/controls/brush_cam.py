@@ -24,7 +24,12 @@ from __future__ import annotations
 import logging
 
 from ml_backend.controls.base import Region
-from ml_backend.controls.brush import brush_region
+from ml_backend.controls.brush_segmentation import (
+    mask_source,
+    measured_region,
+    mm_per_pixel,
+    segmentation_regions,
+)
 from ml_backend.controls.classifier_control import ClassifierControl
 from ml_backend.controls.label_config import LabelConfigError
 from ml_backend.serving.shared_pass import PassRequest
@@ -99,6 +104,8 @@ class CamBrushHandler(ClassifierControl):
         return load_sam(self.settings.sam_checkpoint, self.settings.sam_model_type, device)
 
     def check(self) -> None:
+        mask_source(self)  # a bad model_mask_source / model_mm_per_pixel fails at /setup
+        mm_per_pixel(self)
         config = self.cam_config
         if "sam" in config.refine:
             self.sam()
@@ -121,6 +128,10 @@ class CamBrushHandler(ClassifierControl):
         return PassRequest(classifier, self.cam_config, tuple(sorted(label_of)))
 
     def predict(self, images, shared: Segmentation | None = None) -> list[list[Region]]:
+        _choice, folder = mask_source(self)
+        if folder is not None:  # a learned segmentation model beats CAM (or is forced)
+            return segmentation_regions(self, folder, images)
+        scale = mm_per_pixel(self)
         request = self.pass_request()
         if request is None:
             return [[] for _ in images]
@@ -140,6 +151,7 @@ class CamBrushHandler(ClassifierControl):
                     continue
                 label = label_of[masks.class_index]
                 for proposal in masks.proposals:
-                    regions.append(brush_region(self, proposal.full_mask(), label, proposal.score))
+                    mask = proposal.full_mask()
+                    regions.append(measured_region(self, mask, label, proposal.score, scale))
             out.append(regions)
         return out

@@ -16,6 +16,7 @@ from ml_backend.serving.versions import project_scope, store_for
 from ml_backend.settings import Settings
 from model_zoo.classifier.model import ImageClassifier, load_classifier
 from model_zoo.clipseg.model import ClipSeg, load_clipseg
+from model_zoo.segmentation import SegmentationModel, load_segmentation
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,20 @@ class ModelCache:
                     self._errors[key] = str(exc)
                     raise
                 self._errors.pop(key, None)
+        return models[key]
+
+    def segmentation(self, folder: Path) -> SegmentationModel:
+        """The segmentation model saved in ``folder`` (a version's), loaded once per process."""
+        models = self.__dict__.setdefault("_segmentation", {})
+        key = (str(folder), "segmentation")
+        if key in models:
+            return models[key]
+        with self._guard:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in models:
+                log.info("loading the segmentation model of %s", folder)
+                models[key] = load_segmentation(folder, device=self.settings.device)
         return models[key]
 
     def _loaded_clipseg(self) -> list[dict]:

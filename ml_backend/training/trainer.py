@@ -19,9 +19,11 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from ml_backend.controls.brush_cam import CamBrushHandler
 from ml_backend.controls.choices import ChoicesHandler
 from ml_backend.settings import Settings
 from ml_backend.training.annotations import build_training_set, iter_tasks
+from ml_backend.training.segmentation_round import SEGMENTATION_FOLDER, train_round_segmentation
 from model_zoo.classifier.model import load_classifier
 from model_zoo.classifier.training import TrainConfig, fine_tune
 
@@ -82,6 +84,25 @@ def _choices_handler(state, label_config: str, project: str) -> ChoicesHandler:
         if isinstance(handler, ChoicesHandler):
             return handler
     raise TrainingSkipped("the label config has no <Choices> on an <Image>: nothing to train")
+
+
+def _brush_handler(state, label_config: str, project: str) -> CamBrushHandler | None:
+    _, handlers = state.predictor.handlers(label_config, project)
+    return next((h for h in handlers if isinstance(h, CamBrushHandler)), None)
+
+
+def _segmentation_step(state, label_config, project, classifier, examples, training_set):
+    """Model (or None) and the version's ``segmentation`` record; never raises."""
+    try:
+        handler = _brush_handler(state, label_config, project)
+        if handler is None:
+            return None, {"status": "skipped", "reason": "no defect <BrushLabels> in the config"}
+        brush = {e.task_id: e.brush for e in training_set.examples}
+        rows = [(image, task_id, brush.get(task_id, [])) for image, _, task_id in examples]
+        return train_round_segmentation(state.settings, handler, classifier, rows)
+    except Exception as exc:  # the classifier's version must survive any of it
+        log.exception("project %s: segmentation training failed", project)
+        return None, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _split(examples: list, fraction: float, seed: int) -> tuple[list, list]:
@@ -181,6 +202,16 @@ def train_project(
         on_epoch=on_epoch,
     )
 
+    report(stage="training the segmentation model on the submitted masks", progress=0.8)
+    segmentation, seg_record = _segmentation_step(
+        state, label_config, project, classifier, examples, training_set
+    )
+
+    def write(tmp):
+        classifier.save(tmp, version=version)
+        if segmentation is not None:
+            segmentation.save(tmp / SEGMENTATION_FOLDER)
+
     report(stage="saving the new version", progress=0.85)
     store = state.models.store
     scope = state.models.project_scope(project)
@@ -198,8 +229,9 @@ def train_project(
         "training_set": {**summary, "download_failures": failed},
         "trained_at": datetime.now(timezone.utc).isoformat(),
         "train_seconds": round(result.seconds, 2),
+        "segmentation": seg_record,
     }
-    store.add_version(scope, version, lambda tmp: classifier.save(tmp, version=version), meta)
+    store.add_version(scope, version, write, meta)
     log.info(
         "project %s: new live version %s (parent %s), hold-out accuracy %s",
         project,
@@ -217,6 +249,7 @@ def train_project(
         "metrics": {k: v for k, v in result.metrics.items() if k != "per_class"},
         "examples": len(examples),
         "predictions_pushed": pushed,
+        "segmentation": {k: v for k, v in seg_record.items() if k != "mask_problems"},
         "seconds": round(time.perf_counter() - started, 2),
     }
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from PIL import Image
 
-from model_zoo.cam.refine import CamConfig, segment
+from model_zoo.cam.pipeline import CamConfig, segment
 
 
 def cam_masks(
