@@ -76,3 +76,14 @@ def segmentation_regions(handler, folder: Path, images) -> list[list]:
                 regions.append(measured_region(handler, found.mask, label, found.score, scale))
         out.append(regions)
     return out
+
+
+def mask_source_of(version_meta: dict) -> dict:
+    """What a version's defect masks come from with ``model_mask_source="auto"``, and why
+    (for ``/health`` and ``/versions``; a tag attribute may still force one)."""
+    record = version_meta.get("segmentation") or {}
+    serves = record.get("serves")
+    if serves:
+        return {**serves, "segmentation_status": record.get("status")}
+    reason = record.get("reason") or record.get("error") or "no segmentation model trained yet"
+    return {"source": "cam", "reason": reason, "segmentation_status": record.get("status")}

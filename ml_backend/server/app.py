@@ -18,6 +18,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ml_backend import __version__
+from ml_backend.controls.brush_segmentation import mask_source_of
 from ml_backend.controls.interactive import InteractiveError
 from ml_backend.controls.label_config import LabelConfigError
 from ml_backend.images.fetcher import ImageFetchError
@@ -156,6 +157,11 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
                     scope.removeprefix("project-"): state.models.store.live_version(scope)
                     for scope in state.models.store.scopes()
                 },
+                "mask_sources": {
+                    scope.removeprefix("project-"): mask_source_of(state.models.store.meta(path))
+                    for scope in state.models.store.scopes()
+                    if (path := state.models.store.live_path(scope)) is not None
+                },
             }
         )
 
@@ -237,7 +243,10 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
 
         ``?project=ID`` limits the list to one project. Label Studio reads ``versions``."""
         wanted = request.args.get("project")
-        trained = [info.as_dict() for info in trained_versions(state.models.store, wanted)]
+        trained = [
+            {**info.as_dict(), "mask_source": mask_source_of(info.meta)}
+            for info in trained_versions(state.models.store, wanted)
+        ]
         for item in trained:
             item.pop("history", None)
             item.pop("path", None)

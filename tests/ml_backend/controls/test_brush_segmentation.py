@@ -95,3 +95,15 @@ def test_bad_attributes_fail_at_setup(tmp_path, attrs):
     p = predictor(tmp_path)
     with pytest.raises(LabelConfigError, match="mask source|mm_per_pixel"):
         _brush(p, attrs)
+
+
+def test_health_and_versions_say_which_source_serves_and_why(better_segmentation):
+    from ml_backend.controls.brush_segmentation import mask_source_of
+
+    store = better_segmentation.models.store
+    meta = store.meta(store.live_path(better_segmentation.models.project_scope(PROJECT)))
+    assert mask_source_of(meta)["source"] == "cam"  # the test record has no "serves"
+    served = mask_source_of({"segmentation": {"serves": {"source": "segmentation", "reason": "r"}}})
+    assert served["source"] == "segmentation" and served["reason"] == "r"
+    skipped = mask_source_of({"segmentation": {"status": "skipped", "reason": "3 masked"}})
+    assert skipped == {"source": "cam", "reason": "3 masked", "segmentation_status": "skipped"}
