@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     export_images.add_arguments(
         sub.add_parser("export-images", help="download a project's task images to a folder")
     )
+    from ml_backend.tools import measure_report
+
+    measure_report.add_arguments(
+        sub.add_parser("measure", help="CSV of defect measures per brush region of a project")
+    )
     from ml_backend.tools import queue_commands as queue_order_cli
 
     queue_order_cli.add_arguments(
@@ -51,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return queue_order_cli.run(args)
     if args.command == "bench-queue":
         return queue_order_cli.run_bench(args)
+    if args.command == "measure":
+        return measure_report.run(args)
     if args.command == "export-images":
         return export_images.run(args)
     if args.command == "bench":
