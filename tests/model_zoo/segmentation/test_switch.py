@@ -35,7 +35,7 @@ def test_an_unknown_source_is_a_clear_error():
 
 
 def test_cam_masks_are_per_label_unions_at_image_size():
-    from model_zoo.cam.refine import CamConfig
+    from model_zoo.cam.pipeline import CamConfig
     from model_zoo.classifier.model import load_classifier
     from model_zoo.segmentation.cam_score import cam_masks
 
