@@ -99,25 +99,29 @@ def check_settings(s: LoraSettings) -> None:
         raise DiffusionError(f"--lr must be positive, not {s.lr}")
 
 
-def add_lora(unet, rank: int) -> list[torch.nn.Parameter]:
-    """Freeze ``unet``, add LoRA adapters to its attention projections, return their params."""
+def add_lora(unet, rank: int, seed: int = 0) -> list[torch.nn.Parameter]:
+    """Freeze ``unet``, add LoRA adapters to its attention projections (initialised from
+    ``seed``), return their parameters."""
     from diffusers.training_utils import cast_training_params
     from peft import LoraConfig
 
     unet.requires_grad_(False)
-    unet.add_adapter(
-        LoraConfig(
-            r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=LORA_TARGETS
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet.add_adapter(
+            LoraConfig(
+                r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=LORA_TARGETS
+            )
         )
-    )
     cast_training_params(unet, dtype=torch.float32)
     return [p for p in unet.parameters() if p.requires_grad]
 
 
 def lora_state(unet) -> dict[str, torch.Tensor]:
+    """The LoRA weights of ``unet``'s first adapter (peft names, adapter name left out)."""
     from peft.utils import get_peft_model_state_dict
 
-    return get_peft_model_state_dict(unet)
+    return get_peft_model_state_dict(unet, adapter_name=next(iter(unet.peft_config)))
 
 
 def save_lora(pipe, out: Path, info: dict[str, Any]) -> Path:
@@ -219,7 +223,7 @@ def train_lora(s: LoraSettings) -> LoraResult:
     pipe = _load_pipe(s)
     data = _training_data(pipe, s, out)
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    params = add_lora(pipe.unet, s.rank)
+    params = add_lora(pipe.unet, s.rank, s.seed)
     optimizer = torch.optim.AdamW(params, lr=s.lr, weight_decay=1e-2)
     step, history = _resume(s, out, pipe.unet, optimizer)
     resumed_at = step

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from model_zoo.dataset import is_image_file, open_image
+from model_zoo.data.dataset import is_image_file, open_image
 from model_zoo.diffusion.pipeline import DiffusionError
 
 
