@@ -9,16 +9,16 @@ import pytest
 from PIL import Image
 
 from model_zoo.commands.cli import main as zoo
+from model_zoo.data.dataset import DatasetError, load_dataset
+from model_zoo.data.synth import generate_dataset
 from model_zoo.data.synthetic_mix import (
     match_label,
     minority_classes,
     plan_mix,
     split_off_synthetic,
 )
-from model_zoo.data.dataset import DatasetError, load_dataset
 from model_zoo.diffusion.paired import PairedSample
 from model_zoo.diffusion.writer import PairWriter
-from model_zoo.data.synth import generate_dataset
 
 
 def write_generated(out, class_name="rust", n=3, size=32):
