@@ -476,6 +476,15 @@ _DECLARED: list[Setting] = [
             "labeled class. Unknown names are reported and ignored.",
         ),
         Setting(
+            "SYNTHETIC_DIR",
+            "synthetic_dir",
+            text(),
+            "",
+            "A folder written by `python -m model_zoo generate` (docs/diffusion.md): its images "
+            "join the training part (never the hold-out) of minority choices (`MINORITY_CLASSES`, "
+            "else those with under half the labels of the largest); the version records how many.",
+        ),
+        Setting(
             "ACQUISITION_BATCH_DIVERSITY",
             "acquisition_batch_diversity",
             integer(0),

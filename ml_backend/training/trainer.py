@@ -26,6 +26,8 @@ from ml_backend.training.annotations import build_training_set, iter_tasks
 from ml_backend.training.segmentation_round import SEGMENTATION_FOLDER, train_round_segmentation
 from model_zoo.classifier.model import load_classifier
 from model_zoo.classifier.training import TrainConfig, fine_tune
+from model_zoo.data.dataset import open_image
+from model_zoo.data.synthetic_mix import plan_mix
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -183,6 +185,9 @@ def train_project(
             multi_label=multi,
         )
     train, val = _split(examples, settings.train_val_fraction, seed=len(examples))
+    counts = {label: sum(y[0] == i for _, y, _ in train) for i, label in enumerate(labels)}
+    mix = plan_mix(settings.synthetic_dir or None, counts, settings.minority_classes)
+    train += [(open_image(path), [index[label]], None) for path, label in mix.images]
     as_target = (lambda y: y) if multi else (lambda y: y[0])
     report(stage=f"fine-tuning on {len(train)} images ({len(val)} held out)", progress=0.2)
     epochs = settings.train_epochs
@@ -227,6 +232,7 @@ def train_project(
         "metrics": result.metrics,
         "history": result.history,
         "training_set": {**summary, "download_failures": failed},
+        **mix.summary(),
         "trained_at": datetime.now(timezone.utc).isoformat(),
         "train_seconds": round(result.seconds, 2),
         "segmentation": seg_record,

@@ -1,0 +1,1 @@
+"""Command-line modules of ``python -m model_zoo``: each has ``add_arguments`` and ``run``."""

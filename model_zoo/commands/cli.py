@@ -64,6 +64,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "model_zoo.commands.bench_acquisition",
         "scoring time of each acquisition strategy on cached feature vectors",
     ),
+    "generate": (
+        "model_zoo.commands.generate",
+        "diffusion: synthetic defect images paired with defect-free twins, masks from the pair",
+    ),
+    "finetune-diffusion": (
+        "model_zoo.commands.finetune_diffusion",
+        "diffusion: fine-tune a LoRA on the images of one defect class (DreamBooth-style)",
+    ),
 }
 
 

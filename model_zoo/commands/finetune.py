@@ -16,6 +16,7 @@ from pathlib import Path
 from model_zoo.classifier.model import load_classifier
 from model_zoo.classifier.training import TrainConfig, fine_tune
 from model_zoo.data.dataset import load_dataset, open_image
+from model_zoo.data.synthetic_mix import add_mix_arguments, mix_from_args, split_off_synthetic
 from model_zoo.registry import default_model_dir
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--version", default=None, help="model version to record (default: out dir name + time)"
     )
+    add_mix_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    dataset = load_dataset(args.data)
+    dataset, synthetic_in_data = split_off_synthetic(load_dataset(args.data))
     train_set, test_set = dataset.split(test_fraction=args.test_fraction, seed=args.seed)
+    mix = mix_from_args(args, train_set.class_counts(), synthetic_in_data)
     classes = dataset.classes
     index = {c: i for i, c in enumerate(classes)}
     classifier = load_classifier(
@@ -55,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(
-        f"fine-tuning {args.model} on {len(train_set)} images ({len(classes)} classes), testing on {len(test_set)}"
+        f"fine-tuning {args.model} on {len(train_set)} images ({len(classes)} classes)"
+        f"{f' + {len(mix.images)} synthetic' if mix.images else ''}, testing on {len(test_set)}"
     )
     train = [(open_image(s.image_path), index[s.label]) for s in train_set]
+    train += [(open_image(path), index[label]) for path, label in mix.images]
     test = [(open_image(s.image_path), index[s.label]) for s in test_set]
     result = fine_tune(
         classifier,
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         history=result.history,
         trained_at=datetime.now(timezone.utc).isoformat(),
         data=str(Path(args.data).resolve()),
+        **mix.summary(),
     )
     m = result.metrics
     print(

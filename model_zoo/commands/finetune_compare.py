@@ -9,6 +9,10 @@ file (``--json``, rewritten after every run) and a plot (``--plot``).
 
 No validation split is carved out of a few-label budget: every run trains for ``--epochs`` and
 keeps the last epoch, so the test split is never used for model selection.
+
+``--synthetic DIR`` (a folder from ``generate``) runs every job a second time with synthetic
+images mixed into the minority classes of its training subset (``model_zoo.data.synthetic_mix``;
+never into the test split) and reports minority recall and AP without and with them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ from typing import Any
 import numpy as np
 
 from model_zoo.data.dataset import DatasetError, load_dataset, open_image
+from model_zoo.data.synthetic_mix import (
+    SyntheticMix,
+    add_mix_arguments,
+    plan_mix,
+    split_off_synthetic,
+)
 from model_zoo.registry import default_model_dir
 
 log = logging.getLogger(__name__)
@@ -171,13 +181,16 @@ def compare(
     device: str = "auto",
     json_path: str | Path | None = None,
     progress: bool = True,
+    synthetic: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Run the comparison; ``synthetic`` = {"folder", "classes", "max_per_class"} adds a run
+    with synthetic images for every (model, budget, seed)."""
     from tqdm.auto import tqdm
 
     from model_zoo.classifier.model import load_classifier
     from model_zoo.classifier.training import TrainConfig, fine_tune
 
-    dataset = load_dataset(data)
+    dataset, _ = split_off_synthetic(load_dataset(data))
     classes = dataset.classes
     index = {c: i for i, c in enumerate(classes)}
     train_set, test_set = dataset.split(test_fraction=test_fraction, seed=split_seed)
@@ -209,15 +222,19 @@ def compare(
             "train_blocks": train_blocks,
             "test_fraction": test_fraction,
             "split_seed": split_seed,
+            "synthetic": synthetic,
         },
         "runs": [],
     }
-    jobs = [(m, k, s) for m in models for k in budgets for s in seeds]
+    variants = [False, True] if synthetic else [False]
+    jobs = [(m, k, s, v) for m in models for k in budgets for s in seeds for v in variants]
     bar = tqdm(jobs, desc="finetune-compare", unit="run", disable=not progress, file=sys.stderr)
-    for model, k, seed in bar:
-        bar.set_postfix(model=model, k=k, seed=seed)
+    for model, k, seed, with_synthetic in bar:
+        bar.set_postfix(model=model, k=k, seed=seed, synthetic=with_synthetic)
         subset = train_set.subset_per_class(k, seed=seed)
+        mix = _mix(synthetic, subset.class_counts()) if with_synthetic else SyntheticMix()
         train = [(image(s.image_path), index[s.label]) for s in subset]
+        train += [(image(path), index[label]) for path, label in mix.images]
         classifier = load_classifier(model, classes, model_dir=model_dir, device=device, seed=seed)
         started = time.perf_counter()
         run_epochs = max(epochs, math.ceil(min_steps / math.ceil(len(train) / batch_size)))
@@ -240,7 +257,10 @@ def compare(
         metrics = score(probs, targets, classes)
         report["runs"].append(
             {
-                "model": model,
+                "model": f"{model} + synthetic" if with_synthetic else model,
+                "base_model": model,
+                "synthetic": with_synthetic,
+                **mix.summary(),
                 "version": classifier.version,
                 "labels_per_class": k,
                 "seed": seed,
@@ -258,7 +278,53 @@ def compare(
             _write_json(report, json_path)
     bar.close()
     report["summary"] = summarise(report["runs"], classes)
+    if synthetic:
+        report["synthetic_effect"] = synthetic_effect(report)
     return report
+
+
+def _mix(synthetic: dict[str, Any], counts: dict[str, int]) -> SyntheticMix:
+    return plan_mix(
+        synthetic["folder"], counts, synthetic.get("classes", ()), synthetic.get("max_per_class")
+    )
+
+
+def synthetic_effect(report: dict[str, Any]) -> dict[str, Any]:
+    """Minority recall and AP without and with synthetic images, per model, budget and class
+    (the classes that received synthetic images in some run)."""
+    runs = report["runs"]
+    minority = sorted({c for r in runs for c in r.get("synthetic_per_class", {})})
+    out: dict[str, Any] = {"classes": minority, "rows": []}
+    for model in dict.fromkeys(r["base_model"] for r in runs):
+        for k in sorted({r["labels_per_class"] for r in runs}):
+            group = [r for r in runs if r["base_model"] == model and r["labels_per_class"] == k]
+            for name in minority:
+                row = {"model": model, "labels_per_class": k, "class": name}
+                for flag, tag in ((False, "without"), (True, "with")):
+                    part = [r for r in group if r["synthetic"] is flag]
+                    row[f"recall_{tag}"] = mean_sem([r["per_class"][name]["recall"] for r in part])
+                    row[f"ap_{tag}"] = mean_sem([r["per_class"][name]["ap"] for r in part])
+                row["synthetic_images"] = mean_sem(
+                    [r["synthetic_per_class"].get(name, 0) for r in group if r["synthetic"]]
+                )["mean"]
+                out["rows"].append(row)
+    return out
+
+
+def synthetic_table(effect: dict[str, Any]) -> str:
+    lines = [
+        "| model | labels/class | minority class | synthetic added | recall without → with "
+        "| AP without → with |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in effect["rows"]:
+        recall = f"{row['recall_without']['mean']:.3f} → {row['recall_with']['mean']:.3f}"
+        ap = f"{row['ap_without']['mean']:.3f} → {row['ap_with']['mean']:.3f}"
+        lines.append(
+            f"| `{row['model']}` | {row['labels_per_class']} | {row['class']} "
+            f"| {row['synthetic_images']:.0f} | {recall} | {ap} |"
+        )
+    return "\n".join(lines)
 
 
 def _write_json(report: dict[str, Any], path: str | Path) -> None:
@@ -312,6 +378,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", required=True, help="where to write the results (JSON)")
     parser.add_argument("--plot", default=None, help="where to write the plot (PNG)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_mix_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -340,6 +407,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             json_path=args.json,
             progress=not args.quiet,
+            synthetic=_synthetic_option(args),
         )
     except (DatasetError, ValueError, KeyError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
@@ -347,7 +415,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _write_json(report, args.json)
     print(table(report))
+    if "synthetic_effect" in report:
+        print(synthetic_table(report["synthetic_effect"]))
     print(f"results: {args.json}")
     if args.plot:
         print(f"plot:    {plot(report, args.plot)}")
     return 0
+
+
+def _synthetic_option(args: argparse.Namespace) -> dict[str, Any] | None:
+    if not args.synthetic:
+        return None
+    named = [c.strip() for c in str(args.synthetic_classes or "").split(",") if c.strip()]
+    return {"folder": args.synthetic, "classes": named, "max_per_class": args.synthetic_max}
