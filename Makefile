@@ -8,7 +8,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/build/mpl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install demo test unit integration lint format docs docs-check bench bench-queue clean
+.PHONY: help redis install demo test unit integration lint format docs docs-check bench bench-queue clean
 
 help:
 	@echo "make demo        local Label Studio + backend + sample project, pre-annotated"
@@ -31,7 +31,14 @@ $(LS_VENV)/.installed: requirements-label-studio.txt
 	$(LS_VENV)/bin/pip install $(PIP_FLAGS) -q -r requirements-label-studio.txt
 	touch $@
 
-install: $(VENV)/.installed $(LS_VENV)/.installed
+# a real redis-server for the RQ integration tests (they start their own on a free port)
+redis:
+	@if command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	else echo "redis-server is missing: apt-get install redis-server (as root)" >&2; exit 1; fi
+
+install: $(VENV)/.installed $(LS_VENV)/.installed redis
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

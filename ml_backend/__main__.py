@@ -49,9 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = sub.add_parser("settings-table", help="print the configuration table (Markdown)")
     table.add_argument("--write", default=None, help="update the table in this Markdown page")
+    from ml_backend.tools import prelabel_command
+
+    prelabel_command.add_arguments(
+        sub.add_parser("prelabel", help="pre-label a whole project in chunks (a resumable job)")
+    )
+    from ml_backend.tools import bench_prelabel
+
+    bench_prelabel.add_arguments(
+        sub.add_parser(
+            "bench-prelabel", help="bulk pre-label tasks/s: 1 and 2 workers vs the model"
+        )
+    )
     args = parser.parse_args(argv)
     if args.command == "settings-table":
         return _settings_table(args.write)
+    if args.command == "bench-prelabel":
+        return bench_prelabel.run(args)
+    if args.command == "prelabel":
+        return prelabel_command.run(args)
     if args.command == "reorder":
         return queue_order_cli.run(args)
     if args.command == "bench-queue":

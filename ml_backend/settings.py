@@ -435,7 +435,8 @@ _DECLARED: list[Setting] = [
             "redis_url",
             text(),
             "",
-            "If set, training rounds are RQ jobs on this Redis, run by `rq worker fm-inspect` "
+            "If set, training rounds and bulk pre-label chunks are RQ jobs on this Redis, run by "
+            "`rq worker fm-inspect` "
             "(see docker-compose).",
         ),
         Setting(
@@ -444,6 +445,22 @@ _DECLARED: list[Setting] = [
             text(),
             "fm-inspect",
             "RQ queue name.",
+        ),
+        Setting(
+            "PRELABEL_CHUNK_SIZE",
+            "prelabel_chunk_size",
+            integer(1),
+            "32",
+            "Tasks per chunk of a bulk pre-label job: one predict batch and one bulk import each "
+            "([Bulk pre-label jobs](bulk-jobs.md)).",
+        ),
+        Setting(
+            "PRELABEL_CHUNK_TIMEOUT",
+            "prelabel_chunk_timeout",
+            integer(5),
+            "600",
+            "Seconds an RQ worker may spend on one chunk (then it is stopped and retried); a "
+            "worker that died is noticed once this has passed.",
         ),
     ),
     *concern(

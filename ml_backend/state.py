@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ml_backend.images.fetcher import ImageFetcher
+from ml_backend.jobs.runner import PrelabelRunner
 from ml_backend.jobs.scheduler import TrainingScheduler
 from ml_backend.serving.interactive import InteractiveService
 from ml_backend.serving.model_cache import ModelCache
@@ -35,6 +36,14 @@ class BackendState:
         self.preload_error: str | None = None
         self.started_at = time.time()
         self._scheduler = None
+        self._prelabel = None
+
+    @property
+    def prelabel(self):
+        """Bulk pre-label jobs (threads here, or RQ workers with REDIS_URL), made on first use."""
+        if self._prelabel is None:
+            self._prelabel = PrelabelRunner(self)
+        return self._prelabel
 
     @property
     def scheduler(self):

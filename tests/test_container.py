@@ -8,6 +8,7 @@ import pytest
 import yaml
 from werkzeug.serving import make_server
 
+from ml_backend.jobs.runner import RQ_WORKER_OPTIONS
 from ml_backend.server.app import create_app
 from ml_backend.server.healthcheck import main as healthcheck
 from ml_backend.settings import SETTINGS
@@ -52,6 +53,10 @@ def test_compose_uses_only_known_settings_and_the_ssrf_switches():
         assert not unknown, f"compose sets variables the backend does not read: {unknown}"
     trainer = compose["services"]["trainer"]
     assert trainer["command"][:2] == ["rq", "worker"] and trainer["command"][-1] == "fm-inspect"
+    options = trainer["command"][
+        4:-1
+    ]  # after `--url redis://...`: what the tests start workers with
+    assert options == RQ_WORKER_OPTIONS
     assert SETTINGS["RQ_QUEUE"].default == "fm-inspect"
     assert backend["LABEL_STUDIO_URL"].startswith("http://label-studio:")
     ls = compose["services"]["label-studio"]

@@ -22,7 +22,8 @@ from ml_backend.controls.brush_segmentation import mask_source_of
 from ml_backend.controls.interactive import InteractiveError
 from ml_backend.controls.label_config import LabelConfigError
 from ml_backend.images.fetcher import ImageFetchError
-from ml_backend.server import metrics
+from ml_backend.jobs.runner import redis_status
+from ml_backend.server import jobs_routes, metrics
 from ml_backend.server.webhook import handle_event, project_id
 from ml_backend.serving.versions import StoreError, make_live, trained_versions
 from ml_backend.settings import Settings
@@ -33,6 +34,13 @@ from model_zoo.sam.refiner import sam_note
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+def _jobs_health(state) -> list[dict]:
+    keep = ("id", "project", "mode", "model_version", "state", "total", "counts", "chunk_states")
+    jobs = state.prelabel.jobs()
+    jobs_routes.job_gauges(jobs)
+    return [{k: job.get(k) for k in keep} for job in jobs]
 
 
 def _json_body() -> dict[str, Any]:
@@ -153,6 +161,8 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
                 ],
                 "interactive": state.interactive.status(),
                 "training": state.scheduler.status(),
+                "jobs": _jobs_health(state),
+                "redis": redis_status(settings.redis_url) if settings.redis_url else None,
                 "projects": {
                     scope.removeprefix("project-"): state.models.store.live_version(scope)
                     for scope in state.models.store.scopes()
@@ -268,8 +278,11 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
             return _error(404, str(exc))
         return jsonify({"project": project, "live": version})
 
+    jobs_routes.register(app, state, _json_body, _error)
+
     @app.get("/metrics")
     def prometheus():
+        jobs_routes.job_gauges(state.prelabel.jobs())
         payload, content_type = metrics.exposition()
         return Response(payload, content_type=content_type)
 

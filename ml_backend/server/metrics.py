@@ -12,6 +12,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -31,6 +32,19 @@ TRAINING_SECONDS = Histogram(
     "fm_inspect_training_seconds",
     "Training round duration",
     buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600),
+)
+
+PRELABEL_TASKS = Counter(
+    "fm_inspect_prelabel_tasks_total", "Tasks handled by bulk pre-label jobs", ["outcome"]
+)
+PRELABEL_CHUNKS = Counter(
+    "fm_inspect_prelabel_chunks_total", "Bulk pre-label chunks run", ["result"]
+)
+PRELABEL_REMAINING = Gauge(
+    "fm_inspect_prelabel_tasks_remaining",
+    "Tasks still to pre-label, per job (set when /health, /jobs or /metrics is read)",
+    ["job"],
+    multiprocess_mode="max",
 )
 
 

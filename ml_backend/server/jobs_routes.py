@@ -1,0 +1,77 @@
+"""``POST /jobs/prelabel``, ``GET /jobs``, ``GET /jobs/<id>``: bulk jobs over HTTP.
+
+``POST /jobs/prelabel {"project": 3, "mode": "unlabeled"|"all", "model_version": "..."}``
+plans the job (lists the project's tasks) and answers 202 with its summary; the chunks run in
+the background (a thread, or RQ workers with ``REDIS_URL``). Starting the same job again
+continues it. Basic auth applies as on every route (the app's ``before_request`` hook).
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask, jsonify
+
+from ml_backend.jobs.prelabel import MODES, PrelabelError
+from ml_backend.server import metrics
+from ml_backend.training.trainer import LabelStudioUnavailable
+
+PROJECT_ID = re.compile(r"^[1-9][0-9]{0,11}$")
+
+
+def _project(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    text = str(value).split(".", 1)[0] if isinstance(value, str) else str(value)
+    return int(text) if isinstance(value, (int, str)) and PROJECT_ID.match(text) else None
+
+
+def job_gauges(jobs: list[dict]) -> None:
+    for job in jobs:
+        counts = job.get("counts", {})
+        done = sum(counts.get(k, 0) for k in ("pushed", "skipped", "failed"))
+        metrics.PRELABEL_REMAINING.labels(job=job["id"]).set(max(0, job.get("total", 0) - done))
+
+
+def short(job: dict) -> dict:
+    return {k: v for k, v in job.items() if k not in {"label_config", "errors"}}
+
+
+def register(app: Flask, state, json_body, error) -> None:
+    @app.post("/jobs/prelabel")
+    def start_prelabel():
+        body = json_body()
+        project = _project(body.get("project"))
+        if project is None:
+            return error(400, 'send {"project": <Label Studio project id, a positive integer>}')
+        mode = body.get("mode", "unlabeled")
+        version = body.get("model_version")
+        if mode not in MODES or (version is not None and not isinstance(version, str)):
+            return error(400, f"'mode' is one of {list(MODES)}; 'model_version' a string")
+        try:
+            job = state.prelabel.start(project, mode, version)
+        except PrelabelError as exc:
+            return error(409, str(exc))
+        except LabelStudioUnavailable as exc:
+            return error(503, str(exc))
+        except RuntimeError as exc:  # LABEL_STUDIO_URL/API key missing, 4xx from Label Studio
+            return error(400, str(exc))
+        except Exception as exc:  # Redis unreachable and the like
+            return error(503, f"the job could not be queued: {type(exc).__name__}: {exc}")
+        return jsonify(short(job)), 202
+
+    @app.get("/jobs")
+    def list_jobs():
+        jobs = state.prelabel.jobs()
+        job_gauges(jobs)
+        return jsonify({"jobs": [short(j) for j in jobs], "training": state.scheduler.status()})
+
+    @app.get("/jobs/<job_id>")
+    def show_job(job_id: str):
+        try:
+            job = state.prelabel.job(job_id)
+        except ValueError as exc:
+            return error(400, str(exc))
+        if not job:
+            return error(404, f"no job {job_id!r}; GET /jobs lists them")
+        return jsonify({k: v for k, v in job.items() if k != "label_config"})
