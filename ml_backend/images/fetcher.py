@@ -29,6 +29,7 @@ import logging
 import os
 import posixpath
 import re
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -281,12 +282,18 @@ class ImageFetcher:
                 reason="not_allowed",
                 url=redact(url, keep_query=True),
             ) from exc
+        real_root = os.path.realpath(self._local_root)
+        real = os.path.realpath(path)
+        if os.path.commonpath([real_root, real]) != real_root:
+            # a symbolic link under the root that points outside it: never followed
+            raise ImageFetchError(
+                f"Refused Local Storage path {rel!r}: it leads outside local_files_root "
+                f"({self._local_root}).",
+                reason="not_allowed",
+                url=redact(url, keep_query=True),
+            )
         try:
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size > self._limits.max_bytes:
-                    raise self._too_large(path, size)
-                data = fh.read(self._limits.max_bytes + 1)
+            data = self._read_regular_file(real, rel, url)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             if self._ls_url:
                 logger.info(
@@ -311,6 +318,22 @@ class ImageFetcher:
         if len(data) > self._limits.max_bytes:
             raise self._too_large(path, len(data))
         return data
+
+    def _read_regular_file(self, path: str, rel: str, url: str) -> bytes:
+        """Read ``path`` if it is a regular file. Opened non-blocking, so a FIFO or a device
+        under the root is refused at once instead of hanging the request."""
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageFetchError(
+                    f"Refused Local Storage path {rel!r}: not a regular file.",
+                    reason="not_allowed",
+                    url=redact(url, keep_query=True),
+                )
+            if info.st_size > self._limits.max_bytes:
+                raise self._too_large(path, info.st_size)
+            return fh.read(self._limits.max_bytes + 1)
 
     def _decode_data_url(self, url: str) -> bytes:
         header, comma, payload = url[len("data:") :].partition(",")

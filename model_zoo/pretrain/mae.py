@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import re
 import shutil
 import sys
@@ -439,7 +440,14 @@ def pretrain(
     if config.restart:
         ckpt_path.unlink(missing_ok=True)
     elif ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        try:  # tensors and plain containers only: a planted pickle never runs
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise PretrainError(
+                f"{ckpt_path} is not a checkpoint this program wrote (it holds objects other "
+                "than tensors and plain values, which are never unpickled). Delete it, or add "
+                "--restart to start over."
+            ) from exc
         if state.get("settings") != settings:
             old = state.get("settings") or {}
             diff = ", ".join(

@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import logging
+import os
 import struct
 import sys
 import threading
@@ -742,6 +743,31 @@ def test_local_files_escaping_the_root_are_refused(ls, local_root, d):
     err = fetch_error(fetcher.fetch_bytes, f"/data/local-files/?d={d}")
     assert err.reason == "not_allowed"
     assert ls.requests == []  # refused, not fetched some other way
+
+
+def test_local_symlink_leading_outside_the_root_is_refused(ls, local_root):
+    (local_root / "link").symlink_to(local_root.parent)  # root/link -> the folder above root
+    (local_root / "passwd.png").symlink_to(local_root.parent / "secret.png")
+    fetcher = ImageFetcher(ls.url, LEGACY, local_files_root=str(local_root), limits=FAST)
+    for d in ("link/secret.png", "passwd.png"):
+        err = fetch_error(fetcher.fetch_bytes, f"/data/local-files/?d={d}")
+        assert err.reason == "not_allowed", d
+    assert ls.requests == []
+
+
+def test_local_symlink_inside_the_root_is_followed(local_root):
+    (local_root / "alias.png").symlink_to(local_root / "sub" / "a.png")
+    fetcher = ImageFetcher(None, None, local_files_root=str(local_root), limits=FAST)
+    assert_red(fetcher.fetch_image("/data/local-files/?d=alias.png"))
+
+
+def test_local_fifo_is_refused_without_blocking(local_root):
+    os.mkfifo(local_root / "pipe.png")  # no writer: a blocking open would hang forever
+    fetcher = ImageFetcher(None, None, local_files_root=str(local_root), limits=FAST)
+    started = time.monotonic()
+    err = fetch_error(fetcher.fetch_bytes, "/data/local-files/?d=pipe.png")
+    assert err.reason == "not_allowed" and "regular file" in str(err)
+    assert time.monotonic() - started < 30
 
 
 def test_local_files_downloaded_from_label_studio_without_root(fetcher, ls):

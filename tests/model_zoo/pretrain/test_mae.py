@@ -100,7 +100,7 @@ def test_kill_and_resume_gives_the_same_model(folder, trained, tmp_path):
 
     with pytest.raises(RuntimeError):
         pt.pretrain(folder, config, model_dir=other_dir, on_step=crash)
-    saved = torch.load(other_dir / "pretrain" / "concrete-a" / pt.CHECKPOINT, weights_only=False)
+    saved = torch.load(other_dir / "pretrain" / "concrete-a" / pt.CHECKPOINT, weights_only=True)
     assert saved["step"] == 4  # mid-epoch checkpoint
     assert not (other_dir / "zoo" / "concrete-a").exists()
 
@@ -121,10 +121,31 @@ def test_ctrl_c_writes_a_checkpoint_and_settings_must_match(folder, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         pt.pretrain(folder, config, model_dir=tmp_path, on_step=interrupt)
     ckpt = tmp_path / "pretrain" / "x" / pt.CHECKPOINT
-    assert torch.load(ckpt, weights_only=False)["step"] == 1
+    assert torch.load(ckpt, weights_only=True)["step"] == 1
     changed = pt.PretrainConfig(out="x", **{**TINY, "epochs": 3})
     with pytest.raises(pt.PretrainError, match="epochs 2 -> 3"):
         pt.pretrain(folder, changed, model_dir=tmp_path)
+
+
+class _Payload:
+    """Pickled, it would create ``marker`` when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_pickle_checkpoint_never_runs(folder, tmp_path):
+    config = pt.PretrainConfig(out="planted", **TINY)
+    ckpt = tmp_path / "pretrain" / "planted" / pt.CHECKPOINT
+    ckpt.parent.mkdir(parents=True)
+    marker = tmp_path / "payload-ran"
+    torch.save({"step": 1, "payload": _Payload(marker)}, ckpt)
+    with pytest.raises(pt.PretrainError, match="not a checkpoint this program wrote"):
+        pt.pretrain(folder, config, model_dir=tmp_path)
+    assert not marker.exists()
 
 
 def test_classifier_loads_the_entry_by_name_without_masking(trained):
