@@ -232,7 +232,7 @@ def load_classifier(
         overlap = {canonical_class_name(c) for c in own_classes} & {
             canonical_class_name(c) for c in wanted
         }
-        keep_head = bool(meta) or (_is_meaningful(own_labels) and (overlap or not wanted))
+        keep_head = bool(meta or (_is_meaningful(own_labels) and (overlap or not wanted)))
         kwargs = {} if keep_head else {**_label_kwargs(wanted or ["class_0", "class_1"]), **problem}
         model, processor = _load_hf(source, kwargs)
     except (OSError, ValueError) as exc:

@@ -95,3 +95,19 @@ def test_bad_device_setting():
     model = load_classifier("tiny-vit", LABELS, device="tpu")
     with pytest.raises(ValueError, match="DEVICE"):
         model.predict_proba([random_image()])
+
+
+def test_a_foreign_save_pretrained_folder_keeps_its_head_as_a_plain_bool(tiny, tmp_path):
+    """A folder written by plain ``save_pretrained`` (no fm-inspect metadata) whose labels
+    overlap the config's: its head is kept, and ``head_trained`` is a bool that /health can
+    serialise (it used to be the set of overlapping labels)."""
+    import json
+
+    foreign = tmp_path / "foreign"
+    tiny.model.config.id2label = {i: name for i, name in enumerate(LABELS)}
+    tiny.model.config.label2id = {name: i for i, name in enumerate(LABELS)}
+    tiny.model.save_pretrained(foreign, safe_serialization=True)
+    tiny.processor.save_pretrained(foreign)
+    loaded = load_classifier(str(foreign), ["Crack", "Spalling"], device="cpu")
+    assert loaded.head_trained is True
+    json.dumps({"head_trained": loaded.head_trained})
