@@ -50,7 +50,7 @@ class VersionInfo:
             "version": self.version,
             "live": self.live,
             "path": str(self.path),
-            **self.meta,
+            **{k: v for k, v in self.meta.items() if k != "files"},  # the file list stays inside
         }
 
 
@@ -142,6 +142,7 @@ class ModelStore:
         try:
             write(tmp)
             record = {**self.meta(tmp), **meta, "version": version, "scope": scope}
+            record["files"] = _file_sizes(tmp)
             record.setdefault("created_at", time.time())
             write_text_atomic(
                 tmp / META_FILE, json.dumps(record, indent=2, sort_keys=True, default=str)
@@ -159,9 +160,16 @@ class ModelStore:
 
     def set_live(self, scope: str, version: str) -> None:
         """Point the scope at ``version`` (rollback is this, with an older version)."""
-        if not (self.version_dir(scope, version) / META_FILE).is_file():
+        path = self.version_dir(scope, version)
+        if not (path / META_FILE).is_file():
             known = [v.version for v in self.versions(scope)]
             raise StoreError(f"no version {version!r} in {scope!r}; known versions: {known}")
+        missing = self.missing_files(path)
+        if missing:
+            raise StoreError(
+                f"version {version!r} of {scope!r} is incomplete ({len(missing)} file(s) missing "
+                f"or truncated, e.g. {missing[0]!r}); it cannot go live"
+            )
         write_text_atomic(self.scope_dir(scope) / "live", version + "\n")
 
     def prune(self, scope: str) -> list[str]:
@@ -171,18 +179,49 @@ class ModelStore:
         excess = len(versions) - self.keep
         removed = []
         for info in removable[: max(0, excess)]:
-            shutil.rmtree(info.path, ignore_errors=True)
+            # rename first (atomic): a process killed mid-delete leaves a .trash-* folder that
+            # is never listed, never a listed version with missing files
+            trash = Path(tempfile.mkdtemp(prefix=".trash-", dir=self.scope_dir(scope)))
+            os.rename(info.path, trash / info.version)
+            _fsync_dir(info.path.parent)
+            shutil.rmtree(trash, ignore_errors=True)
             removed.append(info.version)
         return removed
+
+    def missing_files(self, path: str | os.PathLike) -> list[str]:
+        """Files the version's metadata lists that are absent or of another size."""
+        listed = self.meta(path).get("files") or {}
+        root = Path(path)
+        out = []
+        for name, size in listed.items():
+            try:
+                if (root / name).stat().st_size != int(size):
+                    out.append(name)
+            except OSError:
+                out.append(name)
+        return out
 
     def clean_partial(self) -> int:
         """Delete leftovers of writes that never finished (a killed process)."""
         count = 0
         for scope in self.scopes():
-            for tmp in self.scope_dir(scope).glob(".tmp-*"):
+            leftovers = [
+                *self.scope_dir(scope).glob(".tmp-*"),
+                *self.scope_dir(scope).glob(".trash-*"),
+            ]
+            for tmp in leftovers:
                 shutil.rmtree(tmp, ignore_errors=True)
                 count += 1
         return count
+
+
+def _file_sizes(root: Path) -> dict[str, int]:
+    """Every file under ``root`` (but the metadata itself) with its size in bytes."""
+    return {
+        str(p.relative_to(root)): p.stat().st_size
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != META_FILE
+    }
 
 
 def _fsync_dir(path: Path) -> None:

@@ -86,3 +86,64 @@ def test_meta_file_is_complete_json(tmp_path):
     meta = json.loads((info.path / META_FILE).read_text())
     assert meta["version"] == "v1" and meta["scope"] == "p" and meta["labels"] == ["a", "b"]
     assert not [n for n in os.listdir(info.path) if n.startswith(".")]
+
+
+def test_set_live_refuses_a_version_with_missing_files(tmp_path):
+    store = ModelStore(tmp_path)
+    store.add_version("p", "v1", writer("a"), {})
+    store.add_version("p", "v2", writer("b"), {})
+    (store.version_dir("p", "v1") / "weights.bin").unlink()
+    with pytest.raises(StoreError, match="incomplete"):
+        store.set_live("p", "v1")
+    assert store.live_version("p") == "v2"
+
+
+_PRUNE = """
+import sys
+from model_zoo.storage.model_store import ModelStore
+store = ModelStore(sys.argv[1], keep=1)
+print("ready", flush=True)
+sys.stdin.readline()
+store.prune("p")
+"""
+
+
+def _many_files(tmp):
+    for i in range(400):
+        (tmp / f"part-{i:03d}.bin").write_bytes(b"x" * 2048)
+
+
+def test_killed_prunes_never_leave_a_listed_but_broken_version(tmp_path):
+    """20 prunes SIGKILLed at different moments: every version still listed is whole and can
+    go live; the leftovers are cleaned up."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    broken = 0
+    for trial in range(20):
+        root = tmp_path / f"trial-{trial}"
+        store = ModelStore(root, keep=50)
+        for v in range(4):
+            store.add_version("p", f"v{v}", _many_files, {}, make_live=(v == 3))
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _PRUNE, str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout.readline().strip() == "ready"
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        time.sleep(0.001 * trial)  # 0-19 ms into the prune of 3 versions x 400 files
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for info in store.versions("p"):
+            if store.missing_files(info.path):
+                broken += 1
+            else:
+                store.set_live("p", info.version)
+        store.clean_partial()
+        assert not list((root / "p").glob(".trash-*"))
+    assert broken == 0
