@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ml_backend.serving.versions import project_scope, store_for
@@ -25,6 +25,8 @@ class ModelCache:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._models: dict[tuple, ImageClassifier] = {}
+        self._clipseg: dict[tuple, ClipSeg] = {}
+        self._segmentation: dict[tuple, SegmentationModel] = {}
         self._errors: dict[tuple, str] = {}
         self._guard = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}
@@ -59,29 +61,51 @@ class ModelCache:
     ) -> ImageClassifier:
         """The classifier ``name`` with outputs for ``labels`` (see ``load_classifier``)."""
         key = self._key(name, labels, multi_label)
-        model = self._models.get(key)
+
+        def load() -> ImageClassifier:
+            log.info("loading classifier %s for %d labels", name, len(labels))
+            return load_classifier(
+                name,
+                labels,
+                model_dir=self.settings.model_dir,
+                device=self.settings.device,
+                multi_label=multi_label,
+            )
+
+        return self._load_once(
+            self._models, key, load, record_errors=True, then=lambda: self._evict_siblings(name)
+        )
+
+    def _load_once(
+        self,
+        models: dict,
+        key: tuple,
+        load: Callable[[], object],
+        *,
+        record_errors: bool,
+        then: Callable[[], None] | None = None,
+    ):
+        """``models[key]``, loaded by ``load()`` the first time; concurrent first requests wait
+        on one per-key lock, so a model loads once. ``record_errors``: a failure is kept for
+        ``errors()`` (``/health``) until a later load of the same key succeeds."""
+        model = models.get(key)
         if model is not None:
             return model
         with self._guard:
             lock = self._key_locks.setdefault(key, threading.Lock())
         with lock:
-            model = self._models.get(key)
+            model = models.get(key)
             if model is None:
-                log.info("loading classifier %s for %d labels", name, len(labels))
                 try:
-                    model = load_classifier(
-                        name,
-                        labels,
-                        model_dir=self.settings.model_dir,
-                        device=self.settings.device,
-                        multi_label=multi_label,
-                    )
+                    model = load()
                 except Exception as exc:
-                    self._errors[key] = str(exc)
+                    if record_errors:
+                        self._errors[key] = str(exc)
                     raise
                 self._errors.pop(key, None)
-                self._models[key] = model
-                self._evict_siblings(name)
+                models[key] = model
+                if then is not None:
+                    then()
         return model
 
     def _evict_siblings(self, name: str) -> None:
@@ -100,43 +124,29 @@ class ModelCache:
 
     def clipseg(self, name: str) -> ClipSeg:
         """The CLIPSeg model ``name`` (zoo name, directory or hub id), loaded once per process."""
-        models = self.__dict__.setdefault("_clipseg", {})
-        key = (name, "clipseg")
-        if key in models:
-            return models[key]
-        with self._guard:
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in models:
-                log.info("loading CLIPSeg %s", name)
-                try:
-                    models[key] = load_clipseg(
-                        name, model_dir=self.settings.model_dir, device=self.settings.device
-                    )
-                except Exception as exc:
-                    self._errors[key] = str(exc)
-                    raise
-                self._errors.pop(key, None)
-        return models[key]
+
+        def load() -> ClipSeg:
+            log.info("loading CLIPSeg %s", name)
+            return load_clipseg(
+                name, model_dir=self.settings.model_dir, device=self.settings.device
+            )
+
+        return self._load_once(self._clipseg, (name, "clipseg"), load, record_errors=True)
 
     def segmentation(self, folder: Path) -> SegmentationModel:
         """The segmentation model saved in ``folder`` (a version's), loaded once per process."""
-        models = self.__dict__.setdefault("_segmentation", {})
+
+        def load() -> SegmentationModel:
+            log.info("loading the segmentation model of %s", folder)
+            return load_segmentation(folder, device=self.settings.device)
+
         key = (str(folder), "segmentation")
-        if key in models:
-            return models[key]
-        with self._guard:
-            lock = self._key_locks.setdefault(key, threading.Lock())
-        with lock:
-            if key not in models:
-                log.info("loading the segmentation model of %s", folder)
-                models[key] = load_segmentation(folder, device=self.settings.device)
-        return models[key]
+        return self._load_once(self._segmentation, key, load, record_errors=False)
 
     def _loaded_clipseg(self) -> list[dict]:
         return [
             {"name": key[0], "version": m.version, "device": str(m._device or "not yet used")}
-            for key, m in list(self.__dict__.get("_clipseg", {}).items())
+            for key, m in list(self._clipseg.items())
         ]
 
     def find(self, name: str) -> list[ImageClassifier]:
