@@ -31,3 +31,16 @@ def client(app):
 @pytest.fixture
 def defects_xml() -> str:
     return DEFECTS_XML
+
+
+@pytest.fixture(scope="module")
+def crack_model(tmp_path_factory):
+    """A saved classifier that calls every image 'crack' (its head's bias says so)."""
+    import torch
+
+    from model_zoo.classifier.model import load_classifier
+
+    model = load_classifier("tiny-vit", ["crack", "rust", "no_defect"], device="cpu")
+    with torch.no_grad():
+        model.model.classifier.bias.copy_(torch.tensor([6.0, -6.0, -6.0]))
+    return str(model.save(tmp_path_factory.mktemp("m") / "crack", version="crack-1"))

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ml_backend.controls import handler_class
@@ -18,17 +17,6 @@ BRUSH_LABELS = set(parse_label_config(DEFECTS_XML).get_control("defect_mask").la
 class _NoFetch:
     def fetch_image(self, url, task_id=None):
         raise AssertionError("not used")
-
-
-@pytest.fixture(scope="module")
-def crack_model(tmp_path_factory):
-    """A saved classifier that calls every image 'crack' (its head's bias says so)."""
-    from model_zoo.classifier.model import load_classifier
-
-    model = load_classifier("tiny-vit", ["crack", "rust", "no_defect"], device="cpu")
-    with torch.no_grad():
-        model.model.classifier.bias.copy_(torch.tensor([6.0, -6.0, -6.0]))
-    return str(model.save(tmp_path_factory.mktemp("m") / "crack", version="crack-1"))
 
 
 def brush_xml(labels: str, attrs: str = "") -> str:

@@ -1,6 +1,4 @@
 import numpy as np
-import pytest
-import torch
 
 from ml_backend.controls.brush import decode_mask
 from ml_backend.serving.model_cache import ModelCache
@@ -15,16 +13,6 @@ class _Images:
 
     def fetch_image(self, url, task_id=None):
         return self.images[url]
-
-
-@pytest.fixture(scope="module")
-def crack_model(tmp_path_factory):
-    from model_zoo.classifier.model import load_classifier
-
-    model = load_classifier("tiny-vit", ["crack", "rust", "no_defect"], device="cpu")
-    with torch.no_grad():
-        model.model.classifier.bias.copy_(torch.tensor([6.0, -6.0, -6.0]))
-    return str(model.save(tmp_path_factory.mktemp("m") / "crack", version="crack-1"))
 
 
 def xml(model: str, brush_attrs: str = "") -> str:
