@@ -21,6 +21,24 @@ import time
 
 from PIL import Image
 
+from model_zoo.table import format_table
+
+_HEADERS = {
+    "config": "Choices + masks",
+    "ms_per_image": "ms/img",
+    "ratio_to_forward": "x forward",
+    "ratio_to_choices": "x Choices",
+    "regions_per_image": "regions",
+    "peak_rss_mb": "peak MB",
+}
+_DIGITS = {
+    "ms_per_image": 1,
+    "ratio_to_forward": 2,
+    "ratio_to_choices": 2,
+    "regions_per_image": 1,
+    "peak_rss_mb": 0,
+}
+
 DEFAULT_CONFIGS = "gradcam/last,gradcam/last+ridge,layercam/multi+ridge,gradcam/last+tta+ridge"
 
 
@@ -95,9 +113,6 @@ def run(args: argparse.Namespace) -> int:
         f"ms/img, Choices alone (pre-processing included) {1000 * choices:.1f} ms/img, "
         f"peak RSS {peak_mb():.0f} MB"
     )
-    print(
-        f"{'Choices + masks':<28}{'ms/img':>9}{'x forward':>11}{'x Choices':>11}{'regions':>9}{'peak MB':>9}"
-    )
     k = max(1, min(args.explain, len(classifier.classes)))
     forced = [list(range(len(classifier.classes)))[:k] for _ in images]
     rows = []
@@ -119,10 +134,7 @@ def run(args: argparse.Namespace) -> int:
             "peak_rss_mb": peak_mb(),
         }
         rows.append(row)
-        print(
-            f"{spec:<28}{row['ms_per_image']:>9.1f}{row['ratio_to_forward']:>11.2f}"
-            f"{row['ratio_to_choices']:>11.2f}{regions:>9.1f}{row['peak_rss_mb']:>9.0f}"
-        )
+    print(format_table(rows, digits=_DIGITS, headers=_HEADERS))
     if args.json:
         summary = {"forward_ms": 1000 * forward, "choices_ms": 1000 * choices, "rows": rows}
         with open(args.json, "w") as fh:
