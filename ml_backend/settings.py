@@ -147,9 +147,10 @@ _DECLARED: list[Setting] = [
             "CLASSIFIER_MODEL",
             "classifier_model",
             text(),
-            "tiny-vit",
-            "Default classifier: a zoo name (`python -m model_zoo list`), a local directory or a "
-            "hub id (`org/name[@revision]`).",
+            "efficientnet-lite0",
+            "Default classifier: a zoo name (`python -m model_zoo list`; the default is "
+            "ImageNet-pretrained and ships offline), a local directory or a hub id "
+            "(`org/name[@revision]`, `hf-hub:timm/<name>`). `tiny-*` entries are random, for tests.",
         ),
         Setting(
             "SCORE_THRESHOLD",
@@ -395,16 +396,25 @@ _DECLARED: list[Setting] = [
             "TRAIN_EPOCHS",
             "train_epochs",
             integer(1),
-            "15",
-            "Fine-tuning epochs per round (early stopping on the hold-out split).",
+            "5",
+            "Fine-tuning epochs per round after the linear probe (early stopping on the hold-out "
+            "split).",
+        ),
+        Setting(
+            "TRAIN_INPUT_SIZE",
+            "train_input_size",
+            integer(32),
+            "224",
+            "Side, in pixels, images are resized to for fine-tuning (and then for predictions of "
+            "the trained version).",
         ),
         Setting(
             "TRAIN_BLOCKS",
             "train_blocks",
             text(),
             "auto",
-            "What is fine-tuned after the head: `head`, `all`, `N` top blocks, or `auto` (all for "
-            "random backbones, else 2).",
+            "What is fine-tuned after the linear probe: `head`, `all`, `N` top blocks, or `auto` "
+            "(all for random backbones, else the top third of the blocks, at least 2).",
         ),
         Setting(
             "TRAIN_VAL_FRACTION",

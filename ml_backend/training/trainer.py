@@ -203,7 +203,12 @@ def train_project(
         classifier,
         [(im, as_target(y)) for im, y, _ in train],
         [(im, as_target(y)) for im, y, _ in val],
-        TrainConfig(epochs=epochs, train_blocks=settings.train_blocks, progress=False),
+        TrainConfig(
+            epochs=epochs,
+            train_blocks=settings.train_blocks,
+            input_size=settings.train_input_size,
+            progress=False,
+        ),
         on_epoch=on_epoch,
     )
 

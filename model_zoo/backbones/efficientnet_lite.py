@@ -19,6 +19,7 @@ import importlib.util
 import logging
 import os
 import pickle
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ import timm
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from model_zoo.storage.atomic import publish_dir
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +227,18 @@ def timm_state_dict(
             log.warning("%s: ignoring unusable cache %s (%s)", name, cache_file, exc)
     else:
         tried.append(f"{cache_file} (absent)")
+    state = package_state_dict(name, tried, cache_file)
+    _write_cache(entry, state, cache_file)
+    return state
+
+
+def package_state_dict(
+    name: str, tried: list[str] | None = None, cache_file: Path | None = None
+) -> dict[str, torch.Tensor]:
+    """The package's weights converted to timm's state dict (no cache read or written)."""
+    entry = packaged_backbone(name)
+    tried = tried if tried is not None else []
+    cache_file = cache_file or default_cache_dir(name) / CACHE_FILE
     source_path = package_weight_path(entry)
     if source_path is None or not source_path.is_file():
         tried.append(f"package {entry.pip_requirement} (not installed or no {entry.weight_file})")
@@ -232,9 +247,7 @@ def timm_state_dict(
             + _how_to_provide(entry, cache_file)
         )
     source = _read_package(entry, source_path, tried)
-    state = convert_state_dict(entry, source, f"{source_path.name} ({entry.pip_requirement})")
-    _write_cache(entry, state, cache_file)
-    return state
+    return convert_state_dict(entry, source, f"{source_path.name} ({entry.pip_requirement})")
 
 
 def cached_weights_file(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -269,3 +282,81 @@ def create_timm_backbone(
     return timm.create_model(
         entry.architecture, pretrained=True, pretrained_cfg_overlay=overlay, **timm_kwargs
     )
+
+
+# -- the zoo entries: a transformers folder (``TimmWrapper``) built once from the package ------
+
+
+def imagenet_labels() -> dict[int, str]:
+    """ImageNet-1k class names by index (timm ships them), for the packaged 1000-class head."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return {i: info.index_to_description(i) for i in range(1000)}
+
+
+def image_processor(entry: PackagedBackbone, size: int | None = None):
+    """The preprocessing the weights expect (timm's mean/std and interpolation), as a
+    transformers processor that squashes the whole image to ``size`` x ``size`` — no centre crop,
+    so a defect at the border is kept and a CAM maps back onto the whole image."""
+    from transformers import ViTImageProcessor
+
+    with torch.device("meta"):
+        cfg = timm.create_model(entry.architecture, pretrained=False).pretrained_cfg
+    side = int(size or entry.input_size)
+    resample = {"bicubic": 3, "bilinear": 2}.get(cfg.get("interpolation", "bilinear"), 2)
+    return ViTImageProcessor(
+        size={"height": side, "width": side},
+        resample=resample,
+        image_mean=list(cfg["mean"]),
+        image_std=list(cfg["std"]),
+    )
+
+
+def write_zoo_folder(name: str, out_dir: str | os.PathLike) -> Path:
+    """Write zoo entry ``name`` as a ``save_pretrained`` folder: transformers'
+    ``TimmWrapperForImageClassification`` with the ImageNet weights and head (safetensors),
+    ``config.json`` and the processor. Written beside ``out_dir`` and renamed into place, so a
+    reader never sees half a folder; every later load is a plain local-directory load."""
+    from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
+
+    entry = packaged_backbone(name)
+    out = Path(out_dir)
+    state = package_state_dict(name)
+    labels = imagenet_labels()
+    config = TimmWrapperConfig(
+        architecture=entry.architecture,
+        num_labels=len(labels),
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+    )
+    with torch.device("meta"):
+        model = TimmWrapperForImageClassification(config)
+    model.timm_model.load_state_dict(state, strict=True, assign=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        image_processor(entry).save_pretrained(staging)
+        (staging / "LICENCE.txt").write_text(
+            f"Weights: {entry.pip_requirement} ({entry.licence}), ImageNet-1k, converted to "
+            f"timm's {entry.architecture}.\n"
+        )
+        publish_dir(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("%s: wrote the ImageNet backbone to %s", name, out)
+    return out
+
+
+def build_lite0(out_dir: str | os.PathLike) -> Path:
+    """Registry builder of ``efficientnet-lite0`` (``ZooEntry.build_weights``)."""
+    return write_zoo_folder("efficientnet-lite0", out_dir)
+
+
+def build_lite1(out_dir: str | os.PathLike) -> Path:
+    return write_zoo_folder("efficientnet-lite1", out_dir)
+
+
+def build_lite2(out_dir: str | os.PathLike) -> Path:
+    return write_zoo_folder("efficientnet-lite2", out_dir)

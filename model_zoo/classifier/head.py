@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from model_zoo.acquisition.bald import DEFAULT_DROPOUT, dropout_rate, mc_dropout_probabilities
+from model_zoo.classifier.parts import head_module
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class FeatureHead:
 
 def classifier_head(classifier) -> FeatureHead:
     """An untrained copy of ``classifier``'s head (weights reset), its dropout and label mode."""
-    module = copy.deepcopy(classifier.model.classifier).cpu()
+    module = copy.deepcopy(head_module(classifier.model)).cpu()
     for layer in module.modules():
         if hasattr(layer, "reset_parameters"):
             layer.reset_parameters()

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from model_zoo.classifier.parts import head_module, image_side
 from model_zoo.device import place
 from model_zoo.loading import (
     build_random,
@@ -65,8 +66,9 @@ class ImageClassifier:
 
     @property
     def input_size(self) -> int:
+        """The square side images are resized to (the processor's; the config's for ViTs)."""
         size = getattr(self.model.config, "image_size", None)
-        return int(size if isinstance(size, int) else 224)
+        return image_side(self.processor, int(size if isinstance(size, int) else 224))
 
     @property
     def device(self) -> torch.device:
@@ -91,23 +93,31 @@ class ImageClassifier:
             return torch.sigmoid(logits).numpy()
         return torch.softmax(logits, dim=-1).numpy()
 
-    def embed(self, images: Sequence[Image.Image], batch_size: int = 16) -> np.ndarray:
-        """Pooled backbone features, shape ``(len(images), D)``: exactly what the classification
-        head (``model.classifier``) receives, so ``head_logits(embed(x)) == logits(x)``."""
-        chunks: list[np.ndarray] = []
-        grab = lambda _module, args: chunks.append(args[0].detach().float().cpu().numpy())  # noqa: E731
-        hook = self.model.classifier.register_forward_pre_hook(grab)
+    def features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features of pre-processed pixels: exactly what the classification
+        head (:func:`~model_zoo.classifier.parts.head_module`) receives (CPU, float)."""
+        captured: list[torch.Tensor] = []
+        grab = lambda _module, args: captured.append(args[0].detach().float().cpu())  # noqa: E731
+        hook = head_module(self.model).register_forward_pre_hook(grab)
         try:
-            for start in range(0, len(images), max(1, batch_size)):
-                self.logits(self.preprocess(images[start : start + batch_size]))
+            self.logits(pixel_values)
         finally:
             hook.remove()
+        return captured[0]
+
+    def embed(self, images: Sequence[Image.Image], batch_size: int = 16) -> np.ndarray:
+        """Pooled features of ``images``, shape ``(len(images), D)``, so that
+        ``head_logits(embed(x)) == logits(x)``."""
+        chunks = [
+            self.features(self.preprocess(images[start : start + batch_size])).numpy()
+            for start in range(0, len(images), max(1, batch_size))
+        ]
         return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
 
     def head_logits(self, features: torch.Tensor) -> torch.Tensor:
         """The classification head alone, on features from :meth:`embed` (CPU tensors)."""
         with self._lock, torch.inference_mode():
-            head = self.model.classifier
+            head = head_module(self.model)
             param = next(head.parameters(), None)
             device = param.device if param is not None else torch.device("cpu")
             return head(features.to(device)).float().cpu()
@@ -129,6 +139,9 @@ class ImageClassifier:
         """Write weights (safetensors), config, processor and ``fm_inspect.json`` metadata."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        config = self.model.config
+        if getattr(config, "label_names", None) is not None:  # TimmWrapper saves these names
+            config.label_names = [config.id2label[i] for i in range(config.num_labels)]
         with self._lock:
             self.model.save_pretrained(out, safe_serialization=True)
         self.processor.save_pretrained(out)
@@ -155,6 +168,19 @@ def _label_kwargs(labels: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def _timm_config(config, kwargs: dict[str, Any]):
+    """A ``TimmWrapperConfig`` with the wanted labels. timm's ``save_for_hf`` also writes
+    ``num_classes`` into ``model_args``, which transformers would pass to timm twice."""
+    args = dict(config.model_args or {})
+    args.pop("num_classes", None)
+    config.model_args = args or None
+    for key, value in kwargs.items():  # num_labels first: it resets id2label
+        setattr(config, key, value)
+    if kwargs.get("id2label"):
+        config.label_names = [kwargs["id2label"][i] for i in range(len(kwargs["id2label"]))]
+    return config
+
+
 def _load_hf(source: ModelSource, kwargs: dict[str, Any]):
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification
 
@@ -167,6 +193,10 @@ def _load_hf(source: ModelSource, kwargs: dict[str, Any]):
 
         model = ViTForImageClassification.from_pretrained(
             location, config=vit_config_from_mae(config, **kwargs), **extra
+        )
+    elif config.model_type == "timm_wrapper":  # timm folders/hub repos, EfficientNet-Lite …
+        model = AutoModelForImageClassification.from_pretrained(
+            location, config=_timm_config(config, kwargs), ignore_mismatched_sizes=True, **extra
         )
     else:
         model = AutoModelForImageClassification.from_pretrained(

@@ -1,7 +1,9 @@
 """``python -m model_zoo finetune --data DIR --model NAME --out DIR``: fine-tune a classifier.
 
-Reads the dataset layout ``DIR/images/<class>/<name>.png``, holds out a stratified test split,
-fine-tunes (head first, then top blocks), prints the metrics and saves a model directory that
+Reads the dataset layout ``DIR/images/<class>/<name>.png``, holds out a stratified test split
+(and, from the rest, a validation split for early stopping, so the test figure is unseen),
+fine-tunes with the backend's recipe (:class:`~model_zoo.classifier.training.TrainConfig`: a
+linear probe, then the top blocks), prints the metrics and saves a model directory that
 ``CLASSIFIER_MODEL`` (or ``model_name`` in a label config) can point at.
 """
 
@@ -13,8 +15,10 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from model_zoo.classifier.model import load_classifier
-from model_zoo.classifier.training import TrainConfig, fine_tune
+from model_zoo.classifier.training import TrainConfig, evaluate, fine_tune
 from model_zoo.data.dataset import load_dataset, open_image
 from model_zoo.data.synthetic_mix import add_mix_arguments, mix_from_args, split_off_synthetic
 from model_zoo.registry import default_model_dir
@@ -24,11 +28,21 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset directory (images/<class>/*.png)")
-    parser.add_argument("--model", default="tiny-vit", help="zoo name, directory or hub id")
+    parser.add_argument(
+        "--model", default="efficientnet-lite0", help="zoo name, directory or hub id"
+    )
     parser.add_argument("--out", required=True, help="where to save the fine-tuned model")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    recipe = TrainConfig()
+    parser.add_argument("--epochs", type=int, default=recipe.epochs, help="after the probe")
+    parser.add_argument("--batch", type=int, default=recipe.batch_size)
+    parser.add_argument("--lr", type=float, default=recipe.lr, help="probe (random: all)")
+    parser.add_argument("--backbone-lr", type=float, default=recipe.backbone_lr)
+    parser.add_argument(
+        "--input-size", type=int, default=None, help="image side in pixels (default: the model's)"
+    )
+    parser.add_argument(
+        "--val-fraction", type=float, default=0.15, help="of the training split, for early stopping"
+    )
     parser.add_argument("--train-blocks", default="auto", help="head, all, auto or N top blocks")
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
@@ -44,9 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_mix_arguments(parser)
 
 
+def test_metrics(classifier, test) -> dict:
+    """The metrics of :func:`~model_zoo.classifier.training.evaluate` on the test split."""
+    if not test:
+        return {}
+    probs = classifier.predict_proba([im for im, _ in test], batch_size=32)
+    targets = np.array([y for _, y in test])
+    return {**evaluate(probs, targets, classifier.classes), "test_size": len(test)}
+
+
 def run(args: argparse.Namespace) -> int:
     dataset, synthetic_in_data = split_off_synthetic(load_dataset(args.data))
     train_set, test_set = dataset.split(test_fraction=args.test_fraction, seed=args.seed)
+    train_set, val_set = train_set.split(test_fraction=args.val_fraction, seed=args.seed)
     mix = mix_from_args(args, train_set.class_counts(), synthetic_in_data)
     classes = dataset.classes
     index = {c: i for i, c in enumerate(classes)}
@@ -59,23 +83,28 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"fine-tuning {args.model} on {len(train_set)} images ({len(classes)} classes)"
-        f"{f' + {len(mix.images)} synthetic' if mix.images else ''}, testing on {len(test_set)}"
+        f"{f' + {len(mix.images)} synthetic' if mix.images else ''}, early stopping on "
+        f"{len(val_set)}, testing on {len(test_set)}"
     )
     train = [(open_image(s.image_path), index[s.label]) for s in train_set]
     train += [(open_image(path), index[label]) for path, label in mix.images]
+    val = [(open_image(s.image_path), index[s.label]) for s in val_set]
     test = [(open_image(s.image_path), index[s.label]) for s in test_set]
     result = fine_tune(
         classifier,
         train,
-        test,
+        val,
         TrainConfig(
             epochs=args.epochs,
             batch_size=args.batch,
             lr=args.lr,
+            backbone_lr=args.backbone_lr,
             train_blocks=args.train_blocks,
+            input_size=args.input_size,
             seed=args.seed,
         ),
     )
+    result.metrics.update(test_metrics(classifier, test))
     out = Path(args.out)
     version = args.version or f"{out.name}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
     classifier.save(

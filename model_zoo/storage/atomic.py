@@ -40,3 +40,21 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_bytes(data))
+
+
+def publish_dir(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move a fully written folder ``staging`` to ``target`` by renames (same file system): a
+    reader sees the old folder or the new one. A ``target`` already there is renamed away first
+    and then deleted."""
+    import shutil
+
+    staging, target = Path(staging), Path(target)
+    if not target.exists():
+        os.replace(staging, target)
+        return target
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target

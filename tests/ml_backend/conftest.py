@@ -12,7 +12,12 @@ DEFECTS_XML = (REPO / "label_config" / "defects.xml").read_text()
 
 
 def make_settings(tmp_path, **env) -> Settings:
-    base = {"MODEL_DIR": str(tmp_path / "models"), "DEVICE": "cpu", "LOG_LEVEL": "WARNING"}
+    base = {  # the random tiny-vit keeps unit tests fast; integration tests use the default
+        "MODEL_DIR": str(tmp_path / "models"),
+        "DEVICE": "cpu",
+        "LOG_LEVEL": "WARNING",
+        "CLASSIFIER_MODEL": "tiny-vit",
+    }
     base.update({k: str(v) for k, v in env.items()})
     return Settings.from_env(base)
 

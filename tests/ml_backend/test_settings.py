@@ -17,7 +17,7 @@ from ml_backend.settings import (
 def test_defaults():
     s = Settings.from_env({})
     assert s.port == 9090 and s.workers == 1 and s.threads == 8
-    assert s.device == "auto" and s.classifier_model == "tiny-vit"
+    assert s.device == "auto" and s.classifier_model == "efficientnet-lite0"
     assert not s.basic_auth_enabled
     assert s.allowed_image_hosts == ()
 
