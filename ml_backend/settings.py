@@ -403,10 +403,11 @@ _DECLARED: list[Setting] = [
         Setting(
             "TRAIN_INPUT_SIZE",
             "train_input_size",
-            integer(32),
-            "224",
-            "Side, in pixels, images are resized to for fine-tuning (and then for predictions of "
-            "the trained version).",
+            integer(0),
+            "0",
+            "Side, in pixels, images are resized to for fine-tuning and for the trained version's "
+            "predictions; `0`: the model's own (224 for `efficientnet-lite0`). CNNs take any "
+            "size >= 32; ViTs keep their own.",
         ),
         Setting(
             "TRAIN_BLOCKS",
@@ -414,7 +415,7 @@ _DECLARED: list[Setting] = [
             text(),
             "auto",
             "What is fine-tuned after the linear probe: `head`, `all`, `N` top blocks, or `auto` "
-            "(all for random backbones, else the top third of the blocks, at least 2).",
+            "(all for random backbones, else the top 2 blocks).",
         ),
         Setting(
             "TRAIN_VAL_FRACTION",

@@ -143,6 +143,14 @@ ZOO: dict[str, ZooEntry] = {
             build_config="model_zoo.classifier.random_configs:random_vit_base",
         ),
         ZooEntry(
+            name="random-efficientnet-lite0",
+            family="efficientnet",
+            input_size=224,
+            licence="random weights (no licence constraints)",
+            description="efficientnet-lite0's architecture, random init: the baseline it beats",
+            build_config="model_zoo.classifier.random_configs:random_efficientnet_lite0",
+        ),
+        ZooEntry(
             name="fm-concrete-small",
             family="vit",
             input_size=96,

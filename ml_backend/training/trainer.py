@@ -206,7 +206,7 @@ def train_project(
         TrainConfig(
             epochs=epochs,
             train_blocks=settings.train_blocks,
-            input_size=settings.train_input_size,
+            input_size=settings.train_input_size or None,
             progress=False,
         ),
         on_epoch=on_epoch,

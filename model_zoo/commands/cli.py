@@ -29,8 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "CLIPSeg: prompt ensemble vs one prompt vs naive",
     ),
     "pretrain": (
-        "model_zoo.pretrain.mae",
-        "MAE-pretrain a backbone on unlabeled images (new entry)",
+        "model_zoo.pretrain.command",
+        "domain-pretrain a backbone on unlabeled images: SimSiam for CNNs, MAE for ViTs",
     ),
     "finetune-compare": (
         "model_zoo.commands.finetune_compare",

@@ -44,7 +44,9 @@ def test_the_entry_is_built_once_into_model_dir_with_its_licence(imagenet, model
 
 
 def test_the_imagenet_head_recognises_scikit_image_photos(imagenet):
-    probs = imagenet.predict_proba([Image.fromarray(data.chelsea()), Image.fromarray(data.coffee())])
+    probs = imagenet.predict_proba(
+        [Image.fromarray(data.chelsea()), Image.fromarray(data.coffee())]
+    )
     cat, coffee = (row.argsort()[::-1][:3].tolist() for row in probs)
     assert cat[0] in CATS and len(CATS.intersection(cat)) >= 2, cat
     assert coffee[0] in ESPRESSO, coffee

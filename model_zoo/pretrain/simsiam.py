@@ -1,0 +1,319 @@
+"""Domain pretraining of a CNN backbone: SimSiam continued from its ImageNet weights.
+
+``python -m model_zoo pretrain --from efficientnet-lite0 --images DIR --out NAME`` continues the
+self-supervised training of a generic checkpoint on the user's unlabeled inspection images
+(the paper's hierarchical pretraining: generic data first, then task-specific data). SimSiam
+(Chen & He, 2021) suits a CNN on one machine: no negatives, no momentum encoder, small batches
+work. The projection and prediction heads and the loss come from ``lightly``
+(``SimSiamProjectionHead``, ``SimSiamPredictionHead``, ``NegativeCosineSimilarity``), the two
+views from lightly's ``SimSiamTransform`` with crops that keep at least ``min_scale`` of the
+image (thin defects survive) and flips both ways (inspection photos have no up).
+
+Checkpoints (backbone, heads, optimizer, step) are written atomically every
+``checkpoint_every`` steps to ``MODEL_DIR/pretrain/<name>/checkpoint.pt`` and read back with
+``weights_only=True``; a run that is stopped continues from there. The result is a zoo entry
+``MODEL_DIR/zoo/<name>/`` (the base's ``save_pretrained`` layout with the new backbone weights,
+plus ``pretrain.json``), loaded by name like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from model_zoo.classifier.model import ImageClassifier, load_classifier
+from model_zoo.classifier.parts import timm_model
+from model_zoo.classifier.training import warmup_cosine
+from model_zoo.data.dataset import open_image
+from model_zoo.device import resolve_device
+from model_zoo.pretrain.mae import PretrainError, check_out_name, scan_images
+from model_zoo.registry import ZOO
+from model_zoo.storage.atomic import publish_dir, write_atomic
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+RECORD = "pretrain.json"
+
+
+@dataclass
+class SimSiamConfig:
+    out: str
+    base: str = "efficientnet-lite0"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.01  # SGD; low, because the backbone continues from ImageNet weights
+    image_size: int | None = None  # default: the base's input size
+    min_scale: float = 0.4
+    hidden_dim: int = 512
+    seed: int = 0
+    checkpoint_every: int = 50
+    restart: bool = False
+    device: str = "auto"
+    progress: bool = True
+
+
+@dataclass
+class SimSiamResult:
+    entry_dir: Path
+    images: int
+    skipped: int
+    epochs: int
+    steps: int
+    seconds: float
+    resumed_at_step: int = 0
+    epoch_losses: list[float] = field(default_factory=list)
+    representation_std: list[float] = field(default_factory=list)
+
+
+def is_cnn_base(name: str) -> bool:
+    """Whether ``pretrain --from name`` continues the backbone with SimSiam (zoo CNN entries
+    and timm folders); transformers ViT bases stay with MAE."""
+    entry = ZOO.get(name)
+    if entry is not None:
+        return entry.family in {"efficientnet"}
+    config = Path(name).expanduser() / "config.json"
+    if config.is_file():
+        saved = json.loads(config.read_text())  # timm's save_for_hf writes no model_type
+        return saved.get("model_type") == "timm_wrapper" or "architecture" in saved
+    return False
+
+
+class SimSiam(nn.Module):
+    """A timm backbone (pooled features) + lightly's projection and prediction heads."""
+
+    def __init__(self, backbone: nn.Module, hidden_dim: int) -> None:
+        from lightly.models.modules import SimSiamPredictionHead, SimSiamProjectionHead
+
+        super().__init__()
+        self.backbone = backbone
+        width = int(backbone.num_features)
+        self.projection = SimSiamProjectionHead(width, width, hidden_dim)
+        self.prediction = SimSiamPredictionHead(hidden_dim, hidden_dim // 4, hidden_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)
+        z = self.projection(pooled)
+        return z.detach(), self.prediction(z)
+
+
+def _views(classifier: ImageClassifier, config: SimSiamConfig, side: int):
+    from lightly.transforms import SimSiamTransform
+
+    processor = classifier.processor
+    mean = list(getattr(processor, "image_mean", None) or (0.485, 0.456, 0.406))
+    std = list(getattr(processor, "image_std", None) or (0.229, 0.224, 0.225))
+    return SimSiamTransform(
+        input_size=side,
+        min_scale=config.min_scale,
+        vf_prob=0.5,
+        rr_prob=0.5,  # 90-degree rotations
+        cj_hue=0.02,  # concrete is grey: little hue jitter
+        normalize={"mean": mean, "std": std},
+    )
+
+
+def _read(paths: list[Path], side: int, progress: bool) -> tuple[list[Image.Image], int]:
+    from tqdm.auto import tqdm
+
+    images, bad = [], 0
+    for path in tqdm(paths, desc="reading images", unit="img", disable=not progress):
+        try:
+            image = open_image(path)
+            image.thumbnail((side * 2, side * 2), Image.Resampling.BICUBIC)
+            images.append(image)
+        except Exception as exc:  # noqa: BLE001 - any decoder error means "unreadable"
+            log.debug("cannot read %s: %s", path, exc)
+            bad += 1
+    return images, bad
+
+
+def _checkpoint(path: Path, model, optimizer, step: int, config: SimSiamConfig, history) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "base": config.base,
+        "history": history,
+    }
+    write_atomic(path, lambda tmp: torch.save(state, tmp))
+
+
+def _resume(path: Path, model, optimizer, config: SimSiamConfig) -> tuple[int, dict]:
+    if config.restart or not path.is_file():
+        return 0, {"epoch_losses": [], "representation_std": []}
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("base") != config.base:
+        raise PretrainError(
+            f"{path} continues {state.get('base')!r}, not {config.base!r}: add --restart to "
+            "start over"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"]), dict(state["history"])
+
+
+def _export(classifier: ImageClassifier, entry_dir: Path, info: dict[str, Any]) -> Path:
+    """The base's layout with the new backbone, written beside ``entry_dir`` then renamed."""
+    entry_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{entry_dir.name}.tmp-", dir=entry_dir.parent))
+    try:
+        classifier.model.save_pretrained(staging, safe_serialization=True)
+        classifier.processor.save_pretrained(staging)
+        (staging / RECORD).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        return publish_dir(staging, entry_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@torch.no_grad()
+def representation_std(model: SimSiam, batch: torch.Tensor) -> float:
+    """Std of the L2-normalised projections, averaged over dimensions: ~1/sqrt(d) when
+    healthy, 0 when SimSiam has collapsed (lightly's documented check)."""
+    was_training = model.training
+    model.eval()
+    z, _ = model(batch)
+    model.train(was_training)
+    return float(nn.functional.normalize(z, dim=1).std(dim=0).mean())
+
+
+def pretrain_simsiam(
+    images_dir: str | os.PathLike, config: SimSiamConfig, *, model_dir: Path
+) -> SimSiamResult:
+    """Continue ``config.base`` with SimSiam on the images under ``images_dir``."""
+    from lightly.loss import NegativeCosineSimilarity
+    from tqdm.auto import tqdm
+
+    check_out_name(config.out)
+    started = time.perf_counter()
+    classifier = load_classifier(config.base, model_dir=model_dir, device="cpu")
+    backbone = timm_model(classifier.model)
+    if backbone is None:
+        raise PretrainError(f"{config.base!r} is not a timm CNN; ViT bases pretrain with MAE")
+    side = int(config.image_size or classifier.input_size)
+    paths, other = scan_images(images_dir)
+    images, bad = _read(paths, side, config.progress)
+    if len(images) < 2:
+        raise PretrainError(f"{images_dir}: {len(images)} readable images; SimSiam needs more")
+    device = resolve_device(config.device)
+    model = SimSiam(backbone, config.hidden_dim).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=1e-4)
+    batch = min(config.batch_size, len(images))
+    steps_per_epoch = max(1, len(images) // batch)
+    total = config.epochs * steps_per_epoch
+    ckpt = model_dir / "pretrain" / config.out / CHECKPOINT
+    step, history = _resume(ckpt, model, optimizer, config)
+    resumed_at = step
+    schedule = warmup_cosine(optimizer, total, 0.05)
+    for _ in range(step):
+        schedule.step()
+    views, loss_fn = _views(classifier, config, side), NegativeCosineSimilarity()
+    generator = np.random.default_rng(config.seed + step)
+    bar = tqdm(total=total, initial=step, desc="simsiam", unit="step", disable=not config.progress)
+    model.train()
+    epoch_loss: list[float] = []
+    while step < total:
+        order = generator.permutation(len(images))
+        for start in range(0, steps_per_epoch * batch, batch):
+            pairs = [views(images[i]) for i in order[start : start + batch]]
+            x0 = torch.stack([a for a, _ in pairs]).to(device)
+            x1 = torch.stack([b for _, b in pairs]).to(device)
+            (z0, p0), (z1, p1) = model(x0), model(x1)
+            loss = 0.5 * (loss_fn(z0, p1) + loss_fn(z1, p0))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            epoch_loss.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=round(epoch_loss[-1], 4))
+            if step % steps_per_epoch == 0:
+                history["epoch_losses"].append(float(np.mean(epoch_loss)))
+                history["representation_std"].append(representation_std(model, x0))
+                epoch_loss = []
+            if step % max(1, config.checkpoint_every) == 0 or step == total:
+                _checkpoint(ckpt, model, optimizer, step, config, history)
+            if step >= total:
+                break
+    bar.close()
+    model.to("cpu").eval()
+    result = SimSiamResult(
+        entry_dir=model_dir / "zoo" / config.out,
+        images=len(images),
+        skipped=bad + other,
+        epochs=config.epochs,
+        steps=total,
+        seconds=time.perf_counter() - started,
+        resumed_at_step=resumed_at,
+        epoch_losses=history["epoch_losses"],
+        representation_std=history["representation_std"],
+    )
+    info = {
+        "method": "simsiam (lightly)",
+        "base": config.base,
+        "images": str(Path(images_dir).resolve()),
+        "config": {k: v for k, v in asdict(config).items() if k != "progress"},
+        "epoch_losses": result.epoch_losses,
+        "representation_std": result.representation_std,
+        "healthy_std": 1 / math.sqrt(config.hidden_dim),
+    }
+    _export(classifier, result.entry_dir, info)
+    return result
+
+
+def run(args) -> int:
+    """``pretrain --from <CNN>``: the SimSiam path of the ``pretrain`` command."""
+    model_dir = Path(args.model_dir)
+    try:
+        if not args.out:
+            raise PretrainError("--out NAME is required: the name of the new zoo entry")
+        result = pretrain_simsiam(
+            args.images,
+            SimSiamConfig(
+                out=args.out,
+                base=args.base,
+                epochs=args.epochs,
+                batch_size=args.batch,
+                lr=args.lr or SimSiamConfig.lr,
+                image_size=args.image_size,
+                seed=args.seed,
+                checkpoint_every=max(1, args.checkpoint_every),
+                restart=args.restart,
+                device=args.device,
+                progress=not args.quiet,
+            ),
+            model_dir=model_dir,
+        )
+    except KeyboardInterrupt:
+        return 130
+    except (PretrainError, ValueError, KeyError, OSError) as exc:
+        print(f"pretrain: error: {exc}", file=sys.stderr)
+        return 2
+    resumed = f", resumed at step {result.resumed_at_step}" if result.resumed_at_step else ""
+    losses = ", ".join(f"{v:.3f}" for v in result.epoch_losses)
+    stds = ", ".join(f"{v:.3f}" for v in result.representation_std)
+    print(
+        f"SimSiam-pretrained {args.out} from {args.base} on {result.images} images "
+        f"({result.skipped} skipped): {result.steps} steps in {result.seconds:.0f} s{resumed}\n"
+        f"loss per epoch (-1 is perfect agreement): {losses}\n"
+        f"representation std per epoch (healthy ~{1 / math.sqrt(SimSiamConfig.hidden_dim):.3f}, "
+        f"0 = collapsed): {stds}\n"
+        f"zoo entry: {result.entry_dir}  (use it by name: --model {args.out}, "
+        f"CLASSIFIER_MODEL={args.out} with MODEL_DIR={model_dir})"
+    )
+    return 0
