@@ -11,7 +11,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml_backend", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the backend with the development server")
-    serve.add_argument("--host", default=None, help="interface (default: HOST or 0.0.0.0)")
+    serve.add_argument(
+        "--host", default=None, help="interface (default: HOST, else loopback without basic auth)"
+    )
     serve.add_argument("--port", type=int, default=None, help="port (default: PORT or 9090)")
     sub.add_parser("check", help="load settings and the default model, print /health, exit")
     from ml_backend.tools import bench_predict as bench
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(health, indent=2))
         return 1 if health["errors"] else 0
     app.run(
-        host=args.host or settings.host,
+        host=args.host or settings.bind_host,
         port=args.port or settings.port,
         threaded=True,
         use_reloader=False,

@@ -25,6 +25,7 @@ from ml_backend.settings_spec import (
     number,
     one_of,
     path,
+    pattern,
     text,
     url,
 )
@@ -94,8 +95,10 @@ _DECLARED: list[Setting] = [
             "HOST",
             "host",
             text(),
-            "0.0.0.0",
-            "Interface to listen on.",
+            "",
+            "Interface to listen on. Empty: `127.0.0.1` (loopback only) unless basic auth is set, "
+            "then `0.0.0.0`. Any other interface without basic auth is logged loudly at start-up "
+            "as an open backend (see [security](security.md)).",
         ),
         Setting(
             "WORKERS",
@@ -108,8 +111,27 @@ _DECLARED: list[Setting] = [
             "THREADS",
             "threads",
             integer(1),
-            "8",
-            "Threads per worker.",
+            "32",
+            "Threads per worker (gthread). A client that sends its body slowly holds one thread, "
+            "so keep this well above the number of slow clients; predictions themselves are "
+            "limited by `PREDICT_CONCURRENCY`.",
+        ),
+        Setting(
+            "PREDICT_CONCURRENCY",
+            "predict_concurrency",
+            integer(1),
+            "4",
+            "Prediction requests a worker runs at once; more wait their turn. With "
+            "`PREDICT_PIXEL_BUDGET` it bounds the memory of decoded images per worker.",
+        ),
+        Setting(
+            "PROJECT_ID_PATTERN",
+            "project_id_pattern",
+            pattern(),
+            "",
+            'Besides Label Studio\'s numeric project ids (`3`, `"3.1700000000"`), the ids a '
+            "request may name (a Python regular expression matched in full; letters, digits, `_` "
+            "and `-` only). Anything else is refused with 400 before it reaches the model store.",
         ),
         Setting(
             "REQUEST_TIMEOUT",
@@ -165,6 +187,32 @@ _DECLARED: list[Setting] = [
             "16",
             "Images per forward pass.",
         ),
+        Setting(
+            "ALLOWED_HUB_MODELS",
+            "allowed_hub_models",
+            pattern(),
+            "",
+            "A regular expression (matched in full) of hub ids a label config's `model_name` may "
+            "load, e.g. `facebook/.*|google/vit-.*`. Zoo names, folders under `MODEL_DIR` and the "
+            "models set here (`CLASSIFIER_MODEL`, `CLIPSEG_MODEL`) are always allowed; anything "
+            "else is refused at `/setup`.",
+        ),
+        Setting(
+            "ALLOWED_MODEL_DIRS",
+            "allowed_model_dirs",
+            csv(),
+            "",
+            "Comma-separated folders, besides `MODEL_DIR`, whose models a label config's "
+            "`model_name` may load (symlinks resolved before the check).",
+        ),
+        Setting(
+            "MODEL_CACHE_BYTES",
+            "model_cache_bytes",
+            integer(1),
+            str(2 * 1024**3),
+            "Memory for loaded models per worker (parameters and buffers, in bytes); the least "
+            "recently used model is unloaded beyond it and loads again when next asked for.",
+        ),
     ),
     *concern(
         "Images",
@@ -197,6 +245,14 @@ _DECLARED: list[Setting] = [
             integer(1),
             "100000000",
             "Largest image, in pixels (decompression bombs).",
+        ),
+        Setting(
+            "PREDICT_PIXEL_BUDGET",
+            "predict_pixel_budget",
+            integer(1),
+            "100000000",
+            "Most decoded pixels one prediction request holds at a time: its tasks are decoded "
+            "and predicted in groups within this budget, each group released before the next.",
         ),
         Setting(
             "IMAGE_TIMEOUT",
@@ -525,6 +581,21 @@ def _basic_auth_enabled(self) -> bool:
     return bool(self.basic_auth_user and self.basic_auth_pass)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _bind_host(self) -> str:
+    """``HOST``, or when it is empty: loopback without basic auth, every interface with it."""
+    if self.host:
+        return self.host
+    return "0.0.0.0" if self.basic_auth_enabled else "127.0.0.1"
+
+
+def _is_open(self) -> bool:
+    """Whether anyone who reaches the port may use every route (no auth, not loopback)."""
+    return not self.basic_auth_enabled and self.bind_host not in LOOPBACK_HOSTS
+
+
 Settings = make_dataclass(
     "Settings",
     [(s.field, s.parser.kind) for s in SETTINGS.values()],
@@ -534,6 +605,8 @@ Settings = make_dataclass(
         "__module__": __name__,
         "from_env": classmethod(_from_env),
         "basic_auth_enabled": property(_basic_auth_enabled),
+        "bind_host": property(_bind_host),
+        "is_open": property(_is_open),
     },
 )
 

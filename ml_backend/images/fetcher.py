@@ -174,7 +174,10 @@ class ImageFetcher:
         """Fetch and decode ``url``: a fully loaded 8-bit RGB image at its original size, with
         the EXIF orientation applied (as browsers do, so it matches Label Studio's
         ``original_width``/``original_height``)."""
-        data = self.fetch_bytes(url, task_id=task_id)
+        return self.decode(url, self.fetch_bytes(url, task_id=task_id))
+
+    def decode(self, url: str, data: bytes) -> Image.Image:
+        """The image ``data`` fetched from ``url`` (named, redacted, in error messages)."""
         shown = redact(url, keep_query=url.startswith("/") or self._is_ls_origin(url))
         return decode_image(data, max_pixels=self._limits.max_pixels, source=shown)
 
