@@ -1,14 +1,16 @@
 """HTTP Basic auth for every route, when ``BASIC_AUTH_USER`` and ``BASIC_AUTH_PASS`` are set.
 
-The header is decoded here, as bytes: credentials in any encoding (UTF-8 from Label Studio,
-Latin-1 from old clients, junk) are compared in constant time against the UTF-8 bytes of the
-settings, so a non-ASCII user or password works and a malformed header is a 401, never a 500.
+The header is decoded here, as bytes, and compared in constant time against the settings
+encoded as UTF-8 (RFC 7617, browsers) and as Latin-1 (what ``requests``, and so Label Studio,
+sends for a non-ASCII password): a non-ASCII user or password works, and a malformed header is a
+401, never a 500.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 
 from flask import Flask, Response, request
@@ -36,12 +38,24 @@ def credentials(header: str | None) -> tuple[bytes, bytes] | None:
     return (user, password) if sep else None
 
 
+def _encodings(text: str) -> list[bytes]:
+    out = [text.encode("utf-8")]
+    with contextlib.suppress(UnicodeEncodeError):  # not Latin-1: UTF-8 only
+        out.append(text.encode("latin-1"))
+    return out
+
+
+def _same(got: bytes, wanted: str) -> bool:
+    results = [hmac.compare_digest(got, candidate) for candidate in _encodings(wanted)]
+    return any(results)  # every candidate compared: the time does not tell which matched
+
+
 def allowed(header: str | None, user: str, password: str) -> bool:
     got = credentials(header)
     if got is None:
         return False
-    user_ok = hmac.compare_digest(got[0], user.encode("utf-8"))
-    pass_ok = hmac.compare_digest(got[1], password.encode("utf-8"))
+    user_ok = _same(got[0], user)
+    pass_ok = _same(got[1], password)
     return user_ok and pass_ok
 
 
