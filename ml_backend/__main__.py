@@ -63,7 +63,14 @@ def main(argv: list[str] | None = None) -> int:
             "bench-prelabel", help="bulk pre-label tasks/s: 1 and 2 workers vs the model"
         )
     )
+    from ml_backend.tools import bench_memory
+
+    bench_memory.add_arguments(
+        sub.add_parser("bench-memory", help="worker RSS for /predict of big images vs pixel budget")
+    )
     args = parser.parse_args(argv)
+    if args.command == "bench-memory":
+        return bench_memory.run(args)
     if args.command == "settings-table":
         return _settings_table(args.write)
     if args.command == "bench-prelabel":

@@ -70,7 +70,8 @@ class ModelPolicy:
         if _looks_like_path(text) or local.is_dir():  # resolve() would read it from disk
             return self.inside_model_dir(local)
         if "/" not in text:  # a user-made entry MODEL_DIR/zoo/<name>
-            return text not in {".", ".."} and self.inside_model_dir(self.model_dir / "zoo" / text)
+            entry = self.model_dir / "zoo" / text
+            return text not in {".", ".."} and entry.is_dir() and self.inside_model_dir(entry)
         hub_id = text.partition("@")[0]
         return bool(self.hub) and re.fullmatch(self.hub, hub_id) is not None
 
