@@ -4,7 +4,7 @@ and an ``error`` message that says what to do.
 Routes raise; they do not catch. :func:`register` maps what they raise: bad request fields
 (:class:`BadRequest`, :class:`LabelConfigError`) → 400, a model that may not be loaded → 400, a
 model that cannot be loaded now (:class:`ModelLoadError`) → 503, a missing version → 404, disk and
-memory failures → 503, anything unforeseen → 500 with only the exception's type (the details go to
+memory failures and an unreachable Label Studio → 503, anything unforeseen → 500 with only the exception's type (the details go to
 the log: messages never carry file paths or secrets).
 """
 
@@ -14,6 +14,7 @@ import errno
 import logging
 from typing import Any
 
+import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -77,6 +78,15 @@ def _os_error(exc: OSError) -> Response:
     return error_response(503, disk_message(exc))
 
 
+def _unreachable(exc: requests.RequestException) -> Response:
+    log.error("a remote call failed on %s %s: %r", request.method, request.path, exc)
+    return error_response(
+        503,
+        f"Label Studio (LABEL_STUDIO_URL) could not be reached ({type(exc).__name__}); check "
+        "that it is up and reachable from the backend, then retry",
+    )
+
+
 def _memory_error(exc: MemoryError) -> Response:
     log.error("out of memory on %s %s", request.method, request.path)
     return error_response(
@@ -104,6 +114,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(ModelLoadError, lambda e: error_response(503, str(e)))
     app.register_error_handler(StoreError, lambda e: error_response(404, str(e)))
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(requests.RequestException, _unreachable)  # an OSError too
     app.register_error_handler(OSError, _os_error)
     app.register_error_handler(MemoryError, _memory_error)
     app.register_error_handler(Exception, _unexpected)

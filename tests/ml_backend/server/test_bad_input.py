@@ -417,3 +417,22 @@ def test_open_backend_is_said_loudly(tmp_path, caplog):
             preload=False,
         )
     assert "THE BACKEND IS OPEN" not in caplog.text
+
+
+def test_a_foreign_save_pretrained_folder_leaves_health_up(client, env):
+    """Defect 1: /setup with a plain save_pretrained folder whose labels overlap the config's
+    used to make /health answer 500 until restart."""
+    from model_zoo.classifier.model import load_classifier
+
+    foreign = env["models"] / "foreign"
+    tiny = load_classifier("tiny-vit", ["Crack", "Rust", "Algae"], device="cpu")
+    tiny.model.save_pretrained(foreign, safe_serialization=True)
+    tiny.processor.save_pretrained(foreign)
+    r = client.post("/setup", json={"schema": config(f'model_name="{foreign}"'), "project": 5})
+    assert r.status_code == 200
+    r = client.post("/predict", json=_predict(config(f'model_name="{foreign}"'), project=5))
+    assert r.status_code == 200 and r.get_json()["results"][0]["result"]
+    health = client.get("/health")
+    assert health.status_code == 200
+    (model,) = [m for m in health.get_json()["models"] if m["name"] == str(foreign)]
+    assert model["head_trained"] is True
