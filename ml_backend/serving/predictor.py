@@ -2,9 +2,14 @@
 
 For each control tag of the label config that a handler serves (``CONTROL_HANDLERS``), the
 task images are fetched once (in parallel, each failure confined to its task), handed to the
-handlers in one batch, and the regions they return are validated against the parsed config
+handlers in batches, and the regions they return are validated against the parsed config
 before they leave. A task whose image cannot be used gets no prediction (an empty list, which
 Label Studio accepts) and its reason is logged and returned in ``errors``.
+
+Memory is bounded per request: tasks go in groups of ``PREDICT_BATCH_SIZE`` whose encoded bytes
+are fetched first; their images are decoded in parts of at most ``PREDICT_PIXEL_BUDGET`` pixels
+(sizes read from the headers), and a part's decoded images are dropped before the next part is
+decoded. At most ``PREDICT_CONCURRENCY`` predictions run at once per process.
 """
 
 from __future__ import annotations
