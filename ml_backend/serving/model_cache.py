@@ -204,6 +204,7 @@ class ModelCache:
 
     def _drop(self, key: tuple, why: str) -> None:
         self._loaded.pop(key, None)
+        self._key_locks.pop(key, None)  # nothing kept per key once its model is gone
         size = self._sizes.pop(key, 0)
         log.info("unloaded %s %s (%.1f MB, %s)", key[0], key[1], size / 1e6, why)
 
