@@ -23,6 +23,7 @@ from ml_backend.controls.interactive import InteractiveError
 from ml_backend.controls.label_config import LabelConfigError
 from ml_backend.images.fetcher import ImageFetchError
 from ml_backend.jobs.runner import redis_status
+from ml_backend.jobs.view import job_list
 from ml_backend.server import jobs_routes, metrics
 from ml_backend.server.webhook import handle_event, project_id
 from ml_backend.serving.versions import StoreError, make_live, trained_versions
@@ -37,10 +38,8 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 def _jobs_health(state) -> list[dict]:
-    keep = ("id", "project", "mode", "model_version", "state", "total", "counts", "chunk_states")
-    jobs = state.prelabel.jobs()
-    jobs_routes.job_gauges(jobs)
-    return [{k: job.get(k) for k in keep} for job in jobs]
+    jobs_routes.job_gauges(state.prelabel.jobs())
+    return job_list(state)
 
 
 def _json_body() -> dict[str, Any]:
@@ -162,6 +161,7 @@ def create_app(settings: Settings | None = None, *, preload: bool = True) -> Fla
                 "interactive": state.interactive.status(),
                 "training": state.scheduler.status(),
                 "jobs": _jobs_health(state),
+                "scheduler": state.scheduler.load(),
                 "redis": redis_status(settings.redis_url) if settings.redis_url else None,
                 "projects": {
                     scope.removeprefix("project-"): state.models.store.live_version(scope)

@@ -13,6 +13,7 @@ import re
 from flask import Flask, jsonify
 
 from ml_backend.jobs.prelabel import MODES, PrelabelError
+from ml_backend.jobs.view import job_list
 from ml_backend.server import metrics
 from ml_backend.training.trainer import LabelStudioUnavailable
 
@@ -62,9 +63,8 @@ def register(app: Flask, state, json_body, error) -> None:
 
     @app.get("/jobs")
     def list_jobs():
-        jobs = state.prelabel.jobs()
-        job_gauges(jobs)
-        return jsonify({"jobs": [short(j) for j in jobs], "training": state.scheduler.status()})
+        job_gauges(state.prelabel.jobs())
+        return jsonify({"jobs": job_list(state), "training": state.scheduler.status()})
 
     @app.get("/jobs/<job_id>")
     def show_job(job_id: str):

@@ -24,7 +24,7 @@ def project_id(body: dict[str, Any]) -> str | None:
 
 
 def handle_event(body: dict[str, Any], state) -> tuple[int, dict[str, Any]]:
-    from ml_backend.jobs.scheduler import TRAINING_EVENTS
+    from ml_backend.jobs.scheduler import TRAINING_EVENTS, InvalidProject, SchedulerFull
     from ml_backend.server import metrics
 
     action = body.get("action")
@@ -36,4 +36,9 @@ def handle_event(body: dict[str, Any], state) -> tuple[int, dict[str, Any]]:
         return 200, {"status": "ignored", "action": action, "project": project}
     if not project:
         return 400, {"error": f"{action} event without a project id", "status": 400}
-    return 200, {"action": action, **state.scheduler.trigger(project, action)}
+    try:
+        return 200, {"action": action, **state.scheduler.trigger(project, action)}
+    except InvalidProject as exc:
+        return 400, {"error": str(exc), "status": 400}
+    except SchedulerFull as exc:
+        return 429, {"error": str(exc), "status": 429}
