@@ -6,6 +6,7 @@ from __future__ import annotations
 from ml_backend.jobs.followups import queue_job
 from ml_backend.jobs.prelabel import run_chunk
 from ml_backend.jobs.scheduler import train_job
+from ml_backend.queue.order import prune_rounds_job
 
 
 def _prelabel(state, job_id: str) -> dict:
@@ -22,4 +23,5 @@ JOBS = {
     "queue": queue_job,  # a queue round
     "prelabel": _prelabel,  # every chunk of a pre-label job, in this thread
     "chunk": _chunk,  # one pre-label chunk (RQ)
+    "prune-rounds": prune_rounds_job,  # delete the queue rounds before the one in force
 }

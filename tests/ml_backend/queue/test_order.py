@@ -91,7 +91,7 @@ def test_a_training_round_runs_the_queue_round_when_enabled_and_survives_its_fai
     )
     calls = []
 
-    def broken(state, project):
+    def broken(state, project, **options):
         calls.append(project)
         raise RuntimeError("Label Studio went away")
 
