@@ -2,8 +2,10 @@
 
 - in threads (no REDIS_URL): every unlabeled task gets exactly one prediction of the version, a
   broken image is reported and skipped, and running the job again adds nothing;
-- on two ``rq worker`` processes sharing MODEL_DIR: one is SIGKILLed while it runs a chunk; RQ's
-  abandoned-job handling re-queues the chunk, the other worker finishes it, and afterwards every
+- on two ``rq worker`` processes sharing MODEL_DIR: one is SIGKILLed while it runs a chunk; its
+  heartbeat stops, so RQ's abandoned-job handling re-queues the chunk within three beats (6 s),
+  long before PRELABEL_CHUNK_TIMEOUT (600 s, more than the test waits), the other worker
+  finishes it, and afterwards every
   task still has exactly one prediction of the version; a training round runs on the workers too.
 """
 
@@ -127,7 +129,7 @@ def test_two_rq_workers_one_killed_mid_chunk(
     client, project = _project(label_studio, legacy_token, local_files_root, "bulk-rq")
     env = _env(label_studio, legacy_token, tmp_path, REDIS_URL=redis_server.url,
                TRAIN_EPOCHS="2", OMP_NUM_THREADS="1",
-               PRELABEL_CHUNK_TIMEOUT="45")  # fmt: skip
+               PRELABEL_CHUNK_TIMEOUT="600", JOB_HEARTBEAT_SECONDS="2")  # fmt: skip
     state = BackendState(Settings.from_env(env))
     runner = PrelabelRunner(state)
     victim = _worker({**isolated_env, **env}, tmp_path / "worker-1.log")
