@@ -39,6 +39,14 @@ SERVED_TAGS_HINT = (
 
 
 @dataclass
+class Fetched:
+    """The images of a batch of tasks by ``(task index, data key)``, and the failures."""
+
+    images: dict
+    errors: dict[int, str]
+
+
+@dataclass
 class PredictOutcome:
     results: list[Any]
     errors: list[dict] = field(default_factory=list)
@@ -131,16 +139,11 @@ class Predictor:
             log.exception("the shared classifier pass failed; controls run their own")
             return [None] * len(handlers)
 
-    def predict(
-        self, tasks: list[dict], label_config: str, project: str | None = None
-    ) -> PredictOutcome:
-        started = time.perf_counter()
-        interface, handlers = self.handlers(label_config, project)
-        version = self.combined_version(handlers)
+    def fetch_tasks(self, tasks: list[dict], keys: list[str]) -> Fetched:
+        """Step 1 of :meth:`predict`: every image of ``tasks`` once, in parallel; failures stay
+        with their task. Public so that a bulk job can fetch the next batch while this one
+        computes (:meth:`prefetch`)."""
         errors: dict[int, str] = {}
-        keys = list(dict.fromkeys(h.image_key for h in handlers))
-
-        # 1. fetch every image once, in parallel; failures stay with their task
         wanted: list[tuple[int, str]] = []
         jobs: list[tuple[Any, Any]] = []
         for index, task in enumerate(tasks):
@@ -161,6 +164,28 @@ class Predictor:
                 errors.setdefault(index, got)
             else:
                 images[(index, key)] = got
+        return Fetched(images, errors)
+
+    def prefetch(self, tasks: list[dict], label_config: str, project: str | None = None) -> Fetched:
+        """The images :meth:`predict` would fetch for ``tasks``; pass them as ``prefetched``."""
+        _, handlers = self.handlers(label_config, project)
+        return self.fetch_tasks(tasks, list(dict.fromkeys(h.image_key for h in handlers)))
+
+    def predict(
+        self,
+        tasks: list[dict],
+        label_config: str,
+        project: str | None = None,
+        prefetched: Fetched | None = None,
+    ) -> PredictOutcome:
+        started = time.perf_counter()
+        interface, handlers = self.handlers(label_config, project)
+        version = self.combined_version(handlers)
+        keys = list(dict.fromkeys(h.image_key for h in handlers))
+
+        # 1. fetch every image once, in parallel (unless ``prefetched`` already holds them)
+        got = prefetched if prefetched is not None else self.fetch_tasks(tasks, keys)
+        images, errors = got.images, dict(got.errors)
         fetched = time.perf_counter()
 
         # 2. each handler predicts for every task whose images arrived, in one batch; controls
