@@ -94,7 +94,9 @@ def _pipelined(state, tasks: list[dict], config: str, project: str):
     """Predict in batches of PREDICT_BATCH_SIZE while one thread fetches the next batch's images
     (download and decode hidden behind compute; at most two batches of pixels held)."""
     size = max(1, state.settings.predict_batch_size)
-    batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    first = max(1, size // 4)  # nothing computes while the first batch downloads: keep it small
+    bounds = [0, *range(min(first, len(tasks)), len(tasks), size), len(tasks)]
+    batches = [tasks[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
     results: list = []
     errors: dict[int, str] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as ahead:
@@ -104,7 +106,7 @@ def _pipelined(state, tasks: list[dict], config: str, project: str):
             if k + 1 < len(batches):
                 upcoming = ahead.submit(state.predictor.prefetch, batches[k + 1], config, project)
             outcome = state.predictor.predict(batch, config, project, prefetched=fetched)
-            errors.update({k * size + e["index"]: e["error"] for e in outcome.errors})
+            errors.update({len(results) + e["index"]: e["error"] for e in outcome.errors})
             results.extend(outcome.results)
             del fetched
     return results, errors

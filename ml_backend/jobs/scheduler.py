@@ -135,7 +135,7 @@ def train_job(state, project: str) -> dict:
     by the scheduler or by RQ); any other failure is recorded and returned."""
     try:
         result = run_round(state, project)
-    except (LabelStudioUnavailable, InvalidProject):
+    except LabelStudioUnavailable:
         raise
     except Exception as exc:
         return {"state": "failed", "error": f"{type(exc).__name__}: {exc}",
@@ -154,6 +154,7 @@ class TrainingScheduler:
         self._unknown: dict[str, float] = {}
         self._cond = threading.Condition()
         self._clock: threading.Thread | None = None
+        self._redis_down_until = 0.0  # after a failed send, hold triggers without trying
         self.rejected = 0
 
     # --------------------------------------------------------------------------- triggers
@@ -233,17 +234,21 @@ class TrainingScheduler:
 
         base = max(1, int(self.settings.ls_retry_seconds))
         try:
+            by_clock = threading.current_thread() is self._clock  # the clock tries every time
+            if not by_clock and time.monotonic() < self._redis_down_until:
+                raise ConnectionError("Redis did not answer a moment ago")  # no webhook waits
             self.state.jobs.submit("train", project, key=self._rq_key(project),
                                    job_timeout=6 * 3600, retry=Retry(max=self.settings.ls_retries,
                                    interval=[base * 2**i for i in range(6)]))  # fmt: skip
         except Exception as exc:  # redis.ConnectionError, TimeoutError ...
+            self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             pending.unsent = True
             self._due_locked(pending, REDIS_RETRY_SECONDS, "sent again once Redis is back")
             self.records.update(project, state="queued", error=f"Redis unreachable, the round "
                                 f"is sent when it is back: {type(exc).__name__}: {exc}")  # fmt: skip
             log.warning("project %s: Redis unreachable; round held: %s", project, exc)
             return
-        pending.unsent = False
+        pending.unsent, self._redis_down_until = False, 0.0
         if pending.count == 0:
             del self._pending[project]  # RQ holds it now; the slot is free again
 
