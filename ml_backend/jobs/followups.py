@@ -58,7 +58,7 @@ def after_training(state, project: str, version: str) -> dict:
         else:
             records.update(project, stage="queue round")
             out["queue"] = queue_job(state, project)
-    records.update(project, stage="done", **out)
+    records.update(project, **out)
     return out
 
 

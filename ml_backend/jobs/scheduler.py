@@ -123,10 +123,14 @@ def run_round(state, project: str) -> dict:
             raise
         metrics.TRAININGS.labels(result="succeeded").inc()
         metrics.TRAINING_SECONDS.observe(time.perf_counter() - started)
-        records.update(project, state="succeeded", stage="done", progress=1.0,
-                       finished_at=time.time(), last_result=summary, error=None,
-                       live_version=summary["version"])  # fmt: skip
-    summary.update(after_training(state, project, summary["version"]))
+        records.update(project, progress=0.9, live_version=summary["version"], error=None)
+    try:  # the version is live: nothing after this fails the round
+        summary.update(after_training(state, project, summary["version"]))
+    except Exception as exc:  # e.g. Redis gone while queueing the follow-ups
+        log.error("project %s: follow-up jobs not started: %s", project, exc)
+        summary["followups_error"] = f"{type(exc).__name__}: {exc}"
+    records.update(project, state="succeeded", stage="done", progress=1.0,
+                   finished_at=time.time(), last_result=summary)  # fmt: skip
     return {"state": "succeeded", **summary}
 
 
