@@ -115,5 +115,8 @@ def test_redis_down_holds_triggers_and_sends_them_when_it_is_back(server, tmp_pa
         assert Job.fetch("train-12", connection=queue.connection).args == ("train", "12")
         assert state.scheduler.load()["held_for_redis"] == 0
         assert client.get("/health").get_json()["redis"] == {"ok": True}
+        # a trigger while the round still waits in Redis joins it (no second job)
+        client.post("/webhook", json={"action": "START_TRAINING", "project": 12})
+        assert sorted(queue.job_ids) == ["train-12", "train-13"]
     finally:
         back.stop()
