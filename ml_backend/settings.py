@@ -477,6 +477,22 @@ _DECLARED: list[Setting] = [
             "Trained versions kept per project (the live one is never removed).",
         ),
         Setting(
+            "TRAIN_WORKERS",
+            "train_workers",
+            integer(1),
+            "2",
+            "Threads of this process that run jobs (training rounds, re-predictions, queue rounds, "
+            "bulk pre-labels) when `REDIS_URL` is unset; with it, `rq worker` processes run them.",
+        ),
+        Setting(
+            "TRAIN_MAX_PENDING",
+            "train_max_pending",
+            integer(1),
+            "64",
+            "Most projects the training scheduler tracks at once (counting annotations, waiting "
+            "or training); an event for one more project is answered 429 until one finishes.",
+        ),
+        Setting(
             "REPREDICT_AFTER_TRAINING",
             "repredict_after_training",
             boolean(),
@@ -517,6 +533,15 @@ _DECLARED: list[Setting] = [
             "600",
             "Seconds an RQ worker may spend on one chunk (then it is stopped and retried); a "
             "worker that died is noticed once this has passed.",
+        ),
+        Setting(
+            "JOB_HEARTBEAT_SECONDS",
+            "job_heartbeat_seconds",
+            integer(1),
+            "10",
+            "How often an RQ worker started with `--worker-class "
+            "ml_backend.jobs.rq_worker.HeartbeatWorker` confirms that it still runs its job; a job "
+            "whose worker died is re-queued once three beats are missed.",
         ),
     ),
     *concern(

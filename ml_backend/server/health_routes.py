@@ -14,6 +14,7 @@ from flask import Flask, Response, jsonify
 from ml_backend import __version__
 from ml_backend.controls.brush_segmentation import mask_source_of
 from ml_backend.jobs.runner import redis_status
+from ml_backend.jobs.view import job_list
 from ml_backend.server import jobs_routes, metrics
 from ml_backend.server.errors import disk_message
 from model_zoo.sam.refiner import sam_note
@@ -22,10 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def _jobs_health(state) -> list[dict]:
-    keep = ("id", "project", "mode", "model_version", "state", "total", "counts", "chunk_states")
-    jobs = state.prelabel.jobs()
-    jobs_routes.job_gauges(jobs)
-    return [{k: job.get(k) for k in keep} for job in jobs]
+    jobs_routes.job_gauges(state.prelabel.jobs())
+    return job_list(state)
 
 
 def _projects(state) -> tuple[dict, dict]:
@@ -65,6 +64,7 @@ def health_body(state) -> dict:
         "interactive": state.interactive.status(),
         "training": state.scheduler.status(),
         "jobs": _jobs_health(state),
+        "scheduler": state.scheduler.load(),
         "redis": redis_status(settings.redis_url) if settings.redis_url else None,
         "projects": projects,
         "mask_sources": mask_sources,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Flask, jsonify
 
 from ml_backend.jobs.prelabel import MODES, PrelabelError
+from ml_backend.jobs.view import job_list
 from ml_backend.server import fields, metrics
 from ml_backend.server.errors import error_response as error
 from ml_backend.training.trainer import LabelStudioUnavailable
@@ -54,9 +55,8 @@ def register(app: Flask, state) -> None:
 
     @app.get("/jobs")
     def list_jobs():
-        jobs = state.prelabel.jobs()
-        job_gauges(jobs)
-        return jsonify({"jobs": [short(j) for j in jobs], "training": state.scheduler.status()})
+        job_gauges(state.prelabel.jobs())
+        return jsonify({"jobs": job_list(state), "training": state.scheduler.status()})
 
     @app.get("/jobs/<job_id>")
     def show_job(job_id: str):

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def handle_event(body: dict[str, Any], state) -> tuple[int, dict[str, Any]]:
-    from ml_backend.jobs.scheduler import TRAINING_EVENTS
+    from ml_backend.jobs.scheduler import TRAINING_EVENTS, InvalidProject, SchedulerFull
     from ml_backend.server import metrics
 
     action = body.get("action")
@@ -33,7 +33,12 @@ def handle_event(body: dict[str, Any], state) -> tuple[int, dict[str, Any]]:
     metrics.WEBHOOK_EVENTS.labels(action=action).inc()
     if not project:
         raise BadRequest(f"{action} event without a project id")
-    return 200, {"action": action, **state.scheduler.trigger(project, action)}
+    try:
+        return 200, {"action": action, **state.scheduler.trigger(project, action)}
+    except InvalidProject as exc:
+        raise BadRequest(str(exc)) from exc
+    except SchedulerFull as exc:
+        return 429, {"error": str(exc), "status": 429}
 
 
 def register(app: Flask, state) -> None:

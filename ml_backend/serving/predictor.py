@@ -46,6 +46,15 @@ SERVED_TAGS_HINT = (
 
 
 @dataclass
+class Fetched:
+    """The encoded image bytes of a batch of tasks by task index and data key, and the tasks
+    that failed (their reason). Encoded images are small: decoding waits for the pixel budget."""
+
+    raw: dict[int, dict]
+    errors: dict[int, str]
+
+
+@dataclass
 class PredictOutcome:
     results: list[Any]
     errors: list[dict] = field(default_factory=list)
@@ -157,8 +166,24 @@ class Predictor:
             log.exception("the shared classifier pass failed; controls run their own")
             return [None] * len(handlers)
 
+    def fetch_tasks(self, tasks: list[dict], keys: list[str]) -> Fetched:
+        """Every image of ``tasks`` fetched once, in parallel (not decoded); failures stay with
+        their task. A bulk job fetches the next batch while this one computes (:meth:`prefetch`)."""
+        errors: dict[int, str] = {}
+        urls = self._image_urls(tasks, keys, errors)
+        return Fetched(self._fetch_group(urls, errors), errors)
+
+    def prefetch(self, tasks: list[dict], label_config: str, project: str | None = None) -> Fetched:
+        """What :meth:`predict` would fetch for ``tasks``; pass it back as ``prefetched``."""
+        _, handlers = self.handlers(label_config, project)
+        return self.fetch_tasks(tasks, list(dict.fromkeys(h.image_key for h in handlers)))
+
     def predict(
-        self, tasks: list[dict], label_config: str, project: str | None = None
+        self,
+        tasks: list[dict],
+        label_config: str,
+        project: str | None = None,
+        prefetched: Fetched | None = None,
     ) -> PredictOutcome:
         """Predictions for ``tasks``: one entry per task, in order (``[]`` for a task whose image
         cannot be used, its reason in ``errors``).
@@ -170,7 +195,7 @@ class Predictor:
         interface, handlers = self.handlers(label_config, project)
         version = self.combined_version(handlers)
         keys = list(dict.fromkeys(h.image_key for h in handlers))
-        errors: dict[int, str] = {}
+        errors: dict[int, str] = dict(prefetched.errors) if prefetched else {}
         urls = self._image_urls(tasks, keys, errors)
         regions: dict[int, list] = {i: [] for i in urls}
         timings = {"fetch_s": 0.0, "predict_s": 0.0}
@@ -178,8 +203,8 @@ class Predictor:
             ready = list(urls)
             size = self.settings.predict_batch_size
             for start in range(0, len(ready), size):
-                group = {i: urls[i] for i in ready[start : start + size]}
-                self._predict_group(handlers, group, regions, errors, timings)
+                group = {i: urls[i] for i in ready[start : start + size] if i not in errors}
+                self._predict_group(handlers, group, regions, errors, timings, prefetched)
         results = [
             self._result(interface, tasks[i], regions.get(i, []), errors.get(i), version)
             for i in range(len(tasks))
@@ -211,9 +236,8 @@ class Predictor:
             urls[index] = {key: (data[key], task.get("id")) for key in keys}
         return urls
 
-    def _predict_group(self, handlers, group: dict, regions, errors, timings) -> None:
-        """Fetch one group's bytes, then decode and predict it part by part (pixel budget)."""
-        started = time.perf_counter()
+    def _fetch_group(self, group: dict, errors: dict) -> dict[int, dict]:
+        """One group's image bytes by task index and key; failures go to ``errors``."""
         wanted = [(i, key) for i, by_key in group.items() for key in by_key]
         fetched = self.fetch_bytes([group[i][key] for i, key in wanted])
         raw: dict[int, dict] = {}
@@ -222,6 +246,18 @@ class Predictor:
                 errors.setdefault(index, got)
             elif index not in errors:
                 raw.setdefault(index, {})[key] = got
+        return raw
+
+    def _predict_group(
+        self, handlers, group: dict, regions, errors, timings, prefetched=None
+    ) -> None:
+        """Fetch one group's bytes (unless prefetched), then decode and predict it part by part
+        (pixel budget)."""
+        started = time.perf_counter()
+        if prefetched is not None:
+            raw = {i: prefetched.raw[i] for i in group if i in prefetched.raw}
+        else:
+            raw = self._fetch_group(group, errors)
         timings["fetch_s"] += time.perf_counter() - started
         for part in pixel_parts(raw, self.settings.predict_pixel_budget):
             started = time.perf_counter()
