@@ -243,18 +243,7 @@ def generate_dataset(
     if image_url_prefix is None:
         image_url_prefix = f"{_IMAGE_URL_ROOT}{root.resolve().name}/"
     _remove_previous(root)
-    jobs, samples, tasks = [], [], []
-    for cls in class_list:
-        if counts[cls]:
-            for folder in ("images", "masks", *(("foreground",) if scenes else ())):
-                (root / folder / cls).mkdir(parents=True, exist_ok=True)
-        for i in range(counts[cls]):
-            job = _SampleJob(
-                str(root), cls, i, int(seed), size, bool(scenes), sample_name(cls, seed, i)
-            )
-            jobs.append(job)
-            samples.append(_sample_entry(job))
-            tasks.append({"data": {"image": image_url_prefix + samples[-1]["image"], "class": cls}})
+    jobs, samples, tasks = _plan(root, class_list, counts, seed, size, scenes, image_url_prefix)
     manifest = {
         "generator": "model_zoo.data.synth",
         "format_version": FORMAT_VERSION,
@@ -271,17 +260,33 @@ def generate_dataset(
         "layout": _layout(scenes),
         "samples": samples,
     }
-    # The manifest is written first (incomplete), so that an interrupted run still lists its
-    # files for the next run to clean up; tasks.json only once every image is there.
-    (root / "tasks.json").unlink(missing_ok=True)
-    (root / "manifest.json").write_text(
-        json.dumps({**manifest, "complete": False}, indent=1) + "\n"
-    )
-    _write_all(jobs, workers, progress)
-    manifest["complete"] = True
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    (root / "tasks.json").write_text(json.dumps(tasks, indent=1) + "\n")
+    _write_files(root, jobs, manifest, tasks, workers, progress)
     return manifest
+
+
+def _plan(
+    root: Path,
+    class_list: list[str],
+    counts: dict[str, int],
+    seed: int,
+    size: int,
+    scenes: bool,
+    image_url_prefix: str,
+) -> tuple[list[_SampleJob], list[dict], list[dict]]:
+    """(the images to write, their manifest entries, their Label Studio tasks); makes the
+    class folders."""
+    jobs, samples, tasks = [], [], []
+    for cls in class_list:
+        if counts[cls]:
+            for folder in ("images", "masks", *(("foreground",) if scenes else ())):
+                (root / folder / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(counts[cls]):
+            name = sample_name(cls, seed, i)
+            job = _SampleJob(str(root), cls, i, int(seed), size, bool(scenes), name)
+            jobs.append(job)
+            samples.append(_sample_entry(job))
+            tasks.append({"data": {"image": image_url_prefix + samples[-1]["image"], "class": cls}})
+    return jobs, samples, tasks
 
 
 def _sample_entry(job: _SampleJob) -> dict:
@@ -309,10 +314,24 @@ def _layout(scenes: bool) -> dict[str, str]:
     }
 
 
-def _write_all(jobs: list[_SampleJob], workers: int, progress: bool) -> None:
-    """Render and write every job, in ``workers`` processes when more than one."""
+def _write_files(
+    root: Path,
+    jobs: list[_SampleJob],
+    manifest: dict,
+    tasks: list[dict],
+    workers: int,
+    progress: bool,
+) -> None:
+    """Render and write every image (in ``workers`` processes when more than one), then the
+    manifest and the tasks. The manifest is written first too (incomplete), so that an
+    interrupted run still lists its files for the next run to clean up; tasks.json only once
+    every image is there."""
     from tqdm import tqdm
 
+    (root / "tasks.json").unlink(missing_ok=True)
+    (root / "manifest.json").write_text(
+        json.dumps({**manifest, "complete": False}, indent=1) + "\n"
+    )
     bar = tqdm(total=len(jobs), desc="synth", unit="img", disable=not progress, file=sys.stderr)
     try:
         if workers > 1 and len(jobs) > 1:
@@ -327,3 +346,6 @@ def _write_all(jobs: list[_SampleJob], workers: int, progress: bool) -> None:
                 bar.update(1)
     finally:
         bar.close()
+    manifest["complete"] = True
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (root / "tasks.json").write_text(json.dumps(tasks, indent=1) + "\n")
