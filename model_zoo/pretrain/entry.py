@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from model_zoo.pretrain.configs import vit_config_from_mae, vit_processor
 from model_zoo.pretrain.errors import PretrainError
 from model_zoo.registry import ZOO
+from model_zoo.storage.atomic import write_dir_atomic
 
 ENTRY_FILE = "zoo_entry.json"
 DEFAULT_ENTRY = "fm-concrete-small"
@@ -32,24 +31,17 @@ def check_out_name(name: str, allow_zoo: bool = False) -> str:
 
 def export_entry(model, entry_dir: Path, info: dict[str, Any]) -> Path:
     """Write the zoo entry (see ``model_zoo.pretrain.mae``) atomically: a temporary folder,
-    then rename."""
+    then a rename."""
     from transformers import ViTModel
 
-    entry_dir = Path(entry_dir)
-    entry_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry_dir.with_name(f".{entry_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    encoder = ViTModel(vit_config_from_mae(model.config), add_pooling_layer=False)
-    encoder.load_state_dict(model.vit.state_dict(), strict=True)
-    encoder.save_pretrained(tmp, safe_serialization=True)
-    processor = vit_processor(int(model.config.image_size))
-    processor.save_pretrained(tmp)
-    model.save_pretrained(tmp / "mae", safe_serialization=True)
-    processor.save_pretrained(tmp / "mae")
-    (tmp / ENTRY_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    old = entry_dir.with_name(f".{entry_dir.name}.old-{os.getpid()}")
-    if entry_dir.exists():
-        os.replace(entry_dir, old)
-    os.replace(tmp, entry_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return entry_dir
+    def write(tmp: Path) -> None:
+        encoder = ViTModel(vit_config_from_mae(model.config), add_pooling_layer=False)
+        encoder.load_state_dict(model.vit.state_dict(), strict=True)
+        encoder.save_pretrained(tmp, safe_serialization=True)
+        processor = vit_processor(int(model.config.image_size))
+        processor.save_pretrained(tmp)
+        model.save_pretrained(tmp / "mae", safe_serialization=True)
+        processor.save_pretrained(tmp / "mae")
+        (tmp / ENTRY_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    return write_dir_atomic(entry_dir, write)
