@@ -1,6 +1,6 @@
-"""What the local Label Studio launcher does over HTTP as a user of the web app: log in and
-sign up through the forms, personal access tokens (cached, revoked and re-created when
-unknown), and Local Storage. ``url`` is the server's base URL."""
+"""The accounts side of the local Label Studio launcher, over HTTP as a user of the web app:
+log in and sign up through the forms, and personal access tokens (revoked and re-created when
+unknown). ``url`` is the server's base URL."""
 
 from __future__ import annotations
 
@@ -14,22 +14,29 @@ class LabelStudioError(RuntimeError):
     """Label Studio could not be started or driven."""
 
 
-def login(url: str, username: str, password: str) -> requests.Session:
-    """A ``requests.Session`` logged in through the login form (session cookie + CSRF)."""
-    s = requests.Session()
-    login_url = f"{url}/user/login/"
-    r = s.get(login_url, timeout=30)
-    r.raise_for_status()
-    csrf = s.cookies.get("csrftoken")
-    if not csrf:
+def _post_form(
+    session: requests.Session, form_url: str, data: dict[str, str], csrf_required: bool
+) -> tuple[requests.Response, str]:
+    """GET a Django form (for its CSRF cookie), then POST ``data`` to it; (answer, token)."""
+    session.get(form_url, timeout=30).raise_for_status()
+    csrf = session.cookies.get("csrftoken", "")
+    if csrf_required and not csrf:
         raise LabelStudioError("the login page set no csrftoken cookie")
-    r = s.post(
-        login_url,
-        data={"email": username, "password": password, "csrfmiddlewaretoken": csrf},
-        headers={"Referer": login_url, "X-CSRFToken": csrf},
+    answer = session.post(
+        form_url,
+        data={**data, "csrfmiddlewaretoken": csrf},
+        headers={"Referer": form_url, "X-CSRFToken": csrf},
         allow_redirects=False,
         timeout=30,
     )
+    return answer, csrf
+
+
+def login(url: str, username: str, password: str) -> requests.Session:
+    """A ``requests.Session`` logged in through the login form (session cookie + CSRF)."""
+    s = requests.Session()
+    form = {"email": username, "password": password}
+    r, csrf = _post_form(s, f"{url}/user/login/", form, csrf_required=True)
     if r.status_code != 302 or "sessionid" not in s.cookies:
         raise LabelStudioError(
             f"login as {username} failed (HTTP {r.status_code}); wrong password?"
@@ -40,17 +47,8 @@ def login(url: str, username: str, password: str) -> requests.Session:
 
 def sign_up(url: str, email: str, password: str) -> None:
     """Sign a new user up through the signup form; it joins the (single) organization."""
-    s = requests.Session()
-    signup_url = f"{url}/user/signup/"
-    s.get(signup_url, timeout=30).raise_for_status()
-    csrf = s.cookies.get("csrftoken", "")
-    r = s.post(
-        signup_url,
-        data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
-        headers={"Referer": signup_url, "X-CSRFToken": csrf},
-        allow_redirects=False,
-        timeout=30,
-    )
+    form = {"email": email, "password": password}
+    r, _ = _post_form(requests.Session(), f"{url}/user/signup/", form, csrf_required=False)
     if r.status_code != 302:
         raise LabelStudioError(
             f"signing up {email} failed (HTTP {r.status_code}): weak password or user exists?"
@@ -88,41 +86,3 @@ def new_personal_access_token(session: requests.Session, url: str, cache: Path) 
     with os.fdopen(fd, "w") as f:
         f.write(pat + "\n")
     return pat
-
-
-def add_local_storage(
-    url: str,
-    headers: dict[str, str],
-    project_id: int,
-    path: Path,
-    *,
-    title: str | None = None,
-    regex_filter: str | None = None,
-    sync: bool = True,
-) -> dict:
-    """Create (and sync) a Local Storage of ``project_id`` for the folder ``path``; see
-    :meth:`ml_backend.tools.local_label_studio.LocalLabelStudio.add_local_storage`."""
-    body: dict = {
-        "project": project_id,
-        "path": str(Path(path).resolve()),
-        "use_blob_urls": True,
-        "title": title or Path(path).name,
-    }
-    if regex_filter is not None:
-        body["regex_filter"] = regex_filter
-    r = requests.post(f"{url}/api/storages/localfiles", json=body, headers=headers, timeout=60)
-    if r.status_code != 201:
-        raise LabelStudioError(
-            f"creating the local storage failed: HTTP {r.status_code} {r.text[:500]}"
-        )
-    storage = r.json()
-    if sync:
-        r = requests.post(
-            f"{url}/api/storages/localfiles/{storage['id']}/sync", headers=headers, timeout=300
-        )
-        if r.status_code >= 300:
-            raise LabelStudioError(
-                f"syncing the local storage failed: HTTP {r.status_code} {r.text[:500]}"
-            )
-        storage = r.json()
-    return storage

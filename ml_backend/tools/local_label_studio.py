@@ -308,7 +308,7 @@ class LocalLabelStudio:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------ tokens (label_studio_web)
+    # ------------------------------------------------------------------ accounts (label_studio_web)
     @property
     def _pat_cache(self) -> Path:
         return self.data_dir / _PAT_CACHE_NAME
@@ -358,15 +358,37 @@ class LocalLabelStudio:
         ``{"image": "/data/local-files/?d=<path relative to the root>"}``. Returns the storage
         as Label Studio reports it.
         """
-        return web.add_local_storage(
-            self.url,
-            self.auth_headers(),
-            project_id,
-            path,
-            title=title,
-            regex_filter=regex_filter,
-            sync=sync,
+        body: dict = {
+            "project": project_id,
+            "path": str(Path(path).resolve()),
+            "use_blob_urls": True,
+            "title": title or Path(path).name,
+        }
+        if regex_filter is not None:
+            body["regex_filter"] = regex_filter
+        r = requests.post(
+            f"{self.url}/api/storages/localfiles",
+            json=body,
+            headers=self.auth_headers(),
+            timeout=60,
         )
+        if r.status_code != 201:
+            raise LabelStudioError(
+                f"creating the local storage failed: HTTP {r.status_code} {r.text[:500]}"
+            )
+        storage = r.json()
+        if sync:
+            r = requests.post(
+                f"{self.url}/api/storages/localfiles/{storage['id']}/sync",
+                headers=self.auth_headers(),
+                timeout=300,
+            )
+            if r.status_code >= 300:
+                raise LabelStudioError(
+                    f"syncing the local storage failed: HTTP {r.status_code} {r.text[:500]}"
+                )
+            storage = r.json()
+        return storage
 
     def access_token(self) -> str:
         """A short-lived (about 5 min) JWT access token for ``Authorization: Bearer``."""
