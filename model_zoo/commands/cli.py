@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "CLIPSeg: prompt ensemble vs one prompt vs naive",
     ),
     "pretrain": (
-        "model_zoo.pretrain.mae",
+        "model_zoo.commands.pretrain",
         "MAE-pretrain a backbone on unlabeled images (new entry)",
     ),
     "finetune-compare": (
