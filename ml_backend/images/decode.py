@@ -50,6 +50,17 @@ def decode_image(data: bytes, *, max_pixels: int, source: str = "image") -> Imag
         ) from None
 
 
+def pixel_count(data: bytes) -> int:
+    """Width × height from the image header (no pixel decoded); 0 if it is not readable (the
+    decoder then says why)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=_image_formats()) as img:
+            width, height = img.size
+    except Exception:  # a bomb, junk, a truncated header: decode_image reports it
+        return 0
+    return width * height
+
+
 @functools.lru_cache(maxsize=1)
 def _image_formats() -> tuple[str, ...]:
     """Raster formats that are decoded in-process; never EPS (Ghostscript) and other oddities."""

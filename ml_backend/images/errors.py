@@ -60,3 +60,32 @@ class FetchLimits:
 
 
 DEFAULT_LIMITS = FetchLimits()
+
+
+TOKEN_ADVICE = (
+    "Check LABEL_STUDIO_API_KEY. It may be a legacy token (sent as 'Token <key>'; Label Studio "
+    ">= 1.23 disables legacy tokens for new organizations unless it was started with "
+    "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true, or the organization setting is turned on) or a "
+    "personal access token (Account & Settings > Personal Access Token; it is exchanged at "
+    "/api/token/refresh/ and must not be expired or revoked)."
+)
+
+
+def too_large(what: str, size: int | None, max_bytes: int) -> ImageFetchError:
+    got = f"{size} bytes" if size is not None else "more than that"
+    return ImageFetchError(
+        f"Image {what} is too large: {got}, the limit is {max_bytes} bytes "
+        "(FetchLimits.max_bytes). Raise the limit or downscale the image.",
+        reason="too_large",
+        url=what if "://" in what else None,
+    )
+
+
+def timed_out(url: str, timeout_s: float) -> ImageFetchError:
+    return ImageFetchError(
+        f"Timed out after {timeout_s:g} s fetching {url} "
+        "(FetchLimits.timeout_s). Check that the host is reachable and fast enough, or raise "
+        "the timeout.",
+        reason="timeout",
+        url=url,
+    )

@@ -65,3 +65,17 @@ class HostRule:
         if self.wildcard:
             return host.endswith("." + self.host)
         return host == self.host
+
+
+def same_host(url: str, ls_url: str | None) -> bool:
+    """Same host and port as LABEL_STUDIO_URL (what may be fetched without the allow-list)."""
+    if not ls_url:
+        return False
+    _, host, port = url_origin(url)
+    _, ls_host, ls_port = url_origin(ls_url)
+    return bool(host) and (host, port) == (ls_host, ls_port)
+
+
+def same_origin(url: str, ls_url: str | None) -> bool:
+    """Same scheme, host and port as LABEL_STUDIO_URL (what the token is sent to)."""
+    return bool(ls_url) and url_origin(url) == url_origin(ls_url or "")

@@ -18,11 +18,17 @@ import logging
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ml_backend.jobs.prelabel_records import PrelabelRecords, job_id_for
 from ml_backend.labelstudio import bulk
 from ml_backend.server import metrics
-from ml_backend.training.trainer import LabelStudioUnavailable, ls_client, with_retries
+from ml_backend.training.trainer import (
+    LabelStudioUnavailable,
+    is_label_studio_outage,
+    ls_client,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +90,43 @@ def plan(state, project: int, mode: str = "unlabeled", version: str | None = Non
     return records.summary(job_id)
 
 
+def _pipelined(state, tasks: list[dict], config: str, project: str):
+    """Predict in batches of PREDICT_BATCH_SIZE while one thread fetches the next batch's images
+    (download and decode hidden behind compute; at most two batches of pixels held)."""
+    size = max(1, state.settings.predict_batch_size)
+    first = max(1, size // 4)  # nothing computes while the first batch downloads: keep it small
+    bounds = [0, *range(min(first, len(tasks)), len(tasks), size), len(tasks)]
+    batches = [tasks[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    results: list = []
+    errors: dict[int, str] = {}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as ahead:
+        upcoming = ahead.submit(state.predictor.prefetch, batches[0], config, project)
+        for k, batch in enumerate(batches):
+            fetched = upcoming.result()
+            if k + 1 < len(batches):
+                upcoming = ahead.submit(state.predictor.prefetch, batches[k + 1], config, project)
+            outcome = state.predictor.predict(batch, config, project, prefetched=fetched)
+            errors.update({len(results) + e["index"]: e["error"] for e in outcome.errors})
+            results.extend(outcome.results)
+            del fetched
+    return results, errors
+
+
 def predict_isolated(state, tasks: list[dict], config: str, project: str):
-    """Predict in one batch, then try every failed task once more on its own: one broken task
-    cannot take its batch down, and a passing failure (a download cut off, a job timeout
-    raised inside the fetch) does not cost a prediction. Returns ``(results, {task id: error})``."""
-    outcome = state.predictor.predict(tasks, config, project)
-    results = list(outcome.results)
-    errors = {e["index"]: e["error"] for e in outcome.errors}
-    if errors:
-        for index in list(errors):
-            single = state.predictor.predict([tasks[index]], config, project)
-            if not single.errors:
-                results[index] = single.results[0]
-                del errors[index]
-            else:
-                errors[index] = single.errors[0]["error"]
+    """Predict in batches (:func:`_pipelined`), then try every failed task once more on its own:
+    one broken task cannot take its batch down, and a passing failure (a download cut off)
+    does not cost a prediction. Returns ``(results, {task id: error})``. A job timeout is a
+    BaseException (:mod:`ml_backend.jobs.rq_worker`): it is never taken for a task's failure."""
+    if not tasks:
+        return [], {}
+    results, errors = _pipelined(state, tasks, config, project)
+    for index in list(errors):
+        single = state.predictor.predict([tasks[index]], config, project)
+        if not single.errors:
+            results[index] = single.results[0]
+            del errors[index]
+        else:
+            errors[index] = single.errors[0]["error"]
     return results, {int(tasks[i]["id"]): e for i, e in errors.items()}
 
 
@@ -131,6 +159,20 @@ def _push(settings, client, project: int, items: list[dict], version: str) -> in
     raise AssertionError("unreachable")
 
 
+def _outage_check(settings, client, project: int) -> None:
+    """Images that failed may have failed because Label Studio (which serves uploads and local
+    files) went away: one call without retries tells. If it does not answer, the chunk fails
+    as an outage (retried later, whole) instead of reporting its tasks as broken."""
+    try:
+        bulk.label_config(client, project)
+    except Exception as exc:
+        if is_label_studio_outage(exc):
+            raise LabelStudioUnavailable(
+                f"Label Studio stopped answering during the chunk ({type(exc).__name__}: {exc}); "
+                "the chunk is tried again later"
+            ) from exc
+
+
 def run_chunk(state, job_id: str, index: int) -> dict:
     """Predict and push one chunk; safe to run again (done chunks return at once)."""
     records = records_for(state)
@@ -152,6 +194,8 @@ def run_chunk(state, job_id: str, index: int) -> dict:
         results, errors = (
             predict_isolated(state, todo, meta["label_config"], str(project)) if todo else ([], {})
         )
+        if errors:
+            _outage_check(settings, client, project)
         items = [{"task": int(t["id"]), "result": r["result"], "score": r["score"], "model_version": version}
                  for t, r in zip(todo, results, strict=True) if isinstance(r, dict)]  # fmt: skip
         pushed = _push(settings, client, project, items, version) if items else 0

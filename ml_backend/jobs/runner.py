@@ -1,51 +1,40 @@
 """Where the chunks of a bulk job run.
 
-Without ``REDIS_URL``: one background thread of this process runs the chunks in order; a chunk
+Without ``REDIS_URL``: one job thread of this process runs the chunks in order; a chunk
 that fails because Label Studio is unreachable is tried again after a back-off that doubles
 (``LS_RETRY_SECONDS``), up to ``LS_RETRIES`` times, then the job stops as ``failed`` and the
 next start of the same job continues it.
 
-With ``REDIS_URL``: every chunk is an RQ job on ``RQ_QUEUE`` (``rq worker --with-scheduler``,
-any number of processes on any machines sharing MODEL_DIR) with RQ retries and back-off. A
-worker that dies mid-chunk (SIGKILL, lost machine) leaves its job in RQ's started registry until
-``PRELABEL_CHUNK_TIMEOUT`` has passed; the next maintenance pass of a live worker then finds it
-abandoned and re-queues it (it has retries left), and another worker runs the chunk again; the chunk checks what Label Studio already holds
-first, so nothing is duplicated.
+Both go through the one job executor (:mod:`ml_backend.jobs.executor`): the whole job is the
+``prelabel`` job on one of its threads, or every chunk is a ``chunk`` RQ job on ``RQ_QUEUE``
+(any number of ``rq worker`` processes on any machines sharing MODEL_DIR) with RQ retries and
+back-off. A worker that dies mid-chunk (SIGKILL, lost machine) stops its heartbeat
+(:class:`ml_backend.jobs.rq_worker.HeartbeatWorker`); within three beats its job's entry in
+RQ's started registry expires, the next maintenance pass of a live worker finds it abandoned
+and re-queues it (it has retries left), and another worker runs the chunk again; the chunk
+checks what Label Studio already holds first, so nothing is duplicated.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ml_backend.jobs import prelabel
+from ml_backend.jobs.executor import redis_status
 from ml_backend.training.trainer import LabelStudioUnavailable
 
 log = logging.getLogger(__name__)
 
-# how every worker is started (docker-compose.yml, the tests, the docs): no fork per job, so a
-# worker loads its models once; the scheduler runs the retries' back-off; a short worker TTL
-# makes an idle worker wake up every 15 s for maintenance, which re-queues abandoned chunks
-RQ_WORKER_OPTIONS = ["--worker-class", "rq.worker.SimpleWorker", "--with-scheduler",
-                     "--worker-ttl", "30", "--maintenance-interval", "15"]  # fmt: skip
-RQ_CHUNK_FUNCTION = "ml_backend.jobs.worker.run_chunk_job"
-ACTIVE_RQ_STATES = {"queued", "started", "scheduled", "deferred"}
+__all__ = ["RQ_WORKER_OPTIONS", "PrelabelRunner", "redis_status"]
 
-
-def redis_status(url: str) -> dict:
-    """``{"ok": bool, "error": ...}`` within half a second: for /health."""
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping()
-        return {"ok": True}
-    except Exception as exc:
-        return {
-            "ok": False,
-            "error": f"Redis at REDIS_URL is unreachable: {type(exc).__name__}: {exc}",
-        }
+# how every worker is started (docker-compose.yml, the tests, the docs): HeartbeatWorker is a
+# SimpleWorker (no fork per job, so a worker loads its models once) whose heartbeat lets a dead
+# worker's job be re-queued within 3 x JOB_HEARTBEAT_SECONDS; the scheduler runs the retries'
+# back-off; a short worker TTL makes an idle worker wake up every 15 s for maintenance, which
+# re-queues abandoned jobs
+RQ_WORKER_OPTIONS = ["--worker-class", "ml_backend.jobs.rq_worker.HeartbeatWorker",
+                     "--with-scheduler", "--worker-ttl", "30", "--maintenance-interval", "15"]  # fmt: skip
 
 
 class PrelabelRunner:
@@ -53,51 +42,31 @@ class PrelabelRunner:
         self.state = state
         self.settings = state.settings
         self.records = prelabel.records_for(state)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prelabel")
-        self._active: set[str] = set()
-        self._guard = threading.Lock()
-
-    def _queue(self):
-        import redis
-        from rq import Queue
-
-        connection = redis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=2)
-        return Queue(self.settings.rq_queue, connection=connection)
 
     def start(self, project: int, mode: str = "unlabeled", version: str | None = None) -> dict:
         summary = prelabel.plan(self.state, project, mode, version)
         job_id = summary["id"]
-        if self.settings.redis_url:
+        if self.state.jobs.uses_rq:
             self.enqueue(job_id)
         else:
-            with self._guard:
-                if job_id not in self._active:
-                    self._active.add(job_id)
-                    self._pool.submit(self._run_inline, job_id)
+            self.state.jobs.submit("prelabel", job_id, key=job_id)
         return self.records.summary(job_id)
 
     # ------------------------------------------------------------------- RQ
-    def enqueue(self, job_id: str) -> int:
+    def enqueue(self, job_id: str) -> list[str]:
+        """Every unfinished chunk as an RQ job (one already waiting or running is left alone);
+        returns their RQ job ids."""
         from rq import Retry
-        from rq.exceptions import NoSuchJobError
-        from rq.job import Job
 
-        queue = self._queue()
         base = max(1, int(self.settings.ls_retry_seconds))
         retry = Retry(max=self.settings.ls_retries, interval=[base * 2**i for i in range(6)])
-        sent = 0
+        keys = []
         for index in self.records.unfinished(job_id):
-            rq_id = f"{job_id}-chunk-{index:05d}"
-            try:
-                if Job.fetch(rq_id, connection=queue.connection).get_status() in ACTIVE_RQ_STATES:
-                    continue  # already waiting or running
-            except NoSuchJobError:
-                pass
-            queue.enqueue(RQ_CHUNK_FUNCTION, job_id, index, job_id=rq_id, retry=retry,
-                          job_timeout=self.settings.prelabel_chunk_timeout, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600)  # fmt: skip
-            sent += 1
-        self.records.update_meta(job_id, state="running", runner="rq", enqueued=sent)
-        return sent
+            keys.append(self.state.jobs.submit(
+                "chunk", job_id, index, key=f"{job_id}-chunk-{index:05d}", retry=retry,
+                job_timeout=self.settings.prelabel_chunk_timeout))  # fmt: skip
+        self.records.update_meta(job_id, state="running", runner="rq", enqueued=len(keys))
+        return keys
 
     # ------------------------------------------------------------------- threads
     def run_chunks(self, job_id: str, on_chunk=None) -> dict:
@@ -126,13 +95,6 @@ class PrelabelRunner:
         self.records.update_meta(job_id, state="finished")
         return self.records.summary(job_id)
 
-    def _run_inline(self, job_id: str) -> None:
-        try:
-            self.run_chunks(job_id)
-        finally:
-            with self._guard:
-                self._active.discard(job_id)
-
     # ------------------------------------------------------------------- status
     def jobs(self) -> list[dict]:
         return self.records.all()
@@ -144,7 +106,7 @@ class PrelabelRunner:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             summary = self.records.summary(job_id)
-            busy = job_id in self._active
+            busy = self.state.jobs.busy(job_id)
             if not busy and summary.get("state") in {"succeeded", "failed"}:
                 return summary
             time.sleep(poll)

@@ -20,7 +20,10 @@ One *queue round* (after a training round, or ``python -m ml_backend reorder --p
 A round is all or nothing: if Label Studio stores fewer predictions than sent (its bulk import
 drops invalid items silently) or a call fails before the switch, the partial ``al-<k>``
 predictions are deleted and the project keeps the previous round's version, so the queue keeps
-its previous order. The switch is one PATCH; old rounds are removed only after it.
+its previous order. The switch is one PATCH; old rounds are removed only after it, by the
+``prune-rounds`` job when the round runs after a training (Label Studio deletes predictions one
+at a time, so deleting the previous 10 000 took three times as long as the new round; now the
+new order is in force in the time of a first round, and the old one goes in the background).
 
 How this coexists with ``REPREDICT_AFTER_TRAINING``: re-prediction stores predictions under the
 trained version (``p<project>-v<n>``), the queue round under ``al-<k>``. With
@@ -87,6 +90,34 @@ def delete_version(client, project: int, version: str) -> None:
     )
 
 
+def delete_rounds(client, project: int, keep: str, versions: list[str]) -> list[str]:
+    """Delete the ``al-*`` rounds among ``versions`` older than ``keep`` (never a newer one
+    that a later round applied meanwhile); returns those deleted."""
+    newest = round_number(keep) or 0
+    removed = []
+    for old in versions:
+        number = round_number(old)
+        if number is None or number >= newest:
+            continue
+        try:
+            delete_version(client, project, old)
+            removed.append(old)
+        except Exception as exc:  # noqa: BLE001 - the new round is in place; old one lingers
+            log.warning("project %s: could not delete old round %s: %s", project, old, exc)
+    return removed
+
+
+def prune_rounds_job(state, project: str, keep: str) -> dict[str, Any]:
+    """The ``prune-rounds`` job: delete the rounds older than ``keep`` (see :func:`apply_order`)."""
+    client = trainer.ls_client(state.settings)
+    started = time.perf_counter()
+    versions = with_retries(
+        state.settings, "listing model versions", lambda: model_versions(client, int(project))
+    )
+    removed = delete_rounds(client, int(project), keep, list(versions))
+    return {"deleted_versions": removed, "seconds": round(time.perf_counter() - started, 2)}
+
+
 def ensure_view(client, project: int) -> int:
     """The Data Manager tab "Acquisition order", sorted by prediction score ascending."""
     data = {
@@ -117,8 +148,14 @@ def apply_order(
     *,
     settings=None,
     chunk: int = 2000,
+    prune: bool = True,
 ) -> dict[str, Any]:
-    """Apply an order (first = served first) as the next ``al-<k>`` round; all or nothing."""
+    """Apply an order (first = served first) as the next ``al-<k>`` round; all or nothing.
+
+    ``prune=False`` leaves the older rounds' predictions for :func:`delete_rounds` (a job of
+    its own): Label Studio deletes predictions one by one (a ``pre_delete`` signal updates each
+    task's counter), so removing the previous round of 10 000 tasks takes it longer than the
+    whole new round; the new order is in force as soon as ``model_version`` switched."""
     call = (
         (lambda what, fn: with_retries(settings, what, fn)) if settings else (lambda _w, fn: fn())
     )
@@ -189,13 +226,8 @@ def apply_order(
         if isinstance(exc, QueueRoundFailed):
             raise
         raise QueueRoundFailed(f"queue round {version} not applied: {exc}") from exc
-    removed = []
-    for old in [v for v in versions if round_number(v) is not None and v != version]:
-        try:
-            delete_version(client, project, old)
-            removed.append(old)
-        except Exception as exc:  # noqa: BLE001 - the new round is in place; old one lingers
-            log.warning("project %s: could not delete old round %s: %s", project, old, exc)
+    stale = [v for v in versions if round_number(v) is not None and v != version]
+    removed = delete_rounds(client, project, version, stale) if prune else []
     view = None
     try:
         view = ensure_view(client, project)
@@ -205,6 +237,7 @@ def apply_order(
         "model_version": version,
         "previous": previous or None,
         "deleted_versions": removed,
+        "stale_versions": [v for v in stale if v not in removed],
         "predictions": created,
         "view": view,
         "apply_seconds": round(time.perf_counter() - started, 2),
@@ -335,9 +368,15 @@ def stored_prelabels(tasks: list[dict], version: str) -> dict[int, list[dict]]:
 
 
 def reorder_project(
-    state, project: str, *, strategy: str | None = None, minority: tuple[str, ...] | None = None
+    state,
+    project: str,
+    *,
+    strategy: str | None = None,
+    minority: tuple[str, ...] | None = None,
+    prune_later: bool = False,
 ) -> dict[str, Any]:
-    """One queue round for ``project`` (see the module doc); returns a summary."""
+    """One queue round for ``project`` (see the module doc); returns a summary. With
+    ``prune_later`` the previous rounds are deleted by a ``prune-rounds`` job afterwards."""
     settings = state.settings
     started = time.perf_counter()
     client = trainer.ls_client(settings)  # looked up at call time (tests replace it)
@@ -368,7 +407,14 @@ def reorder_project(
     results = {task_id: full.get(task_id, result) for task_id, result in results.items()}
     info["full_prelabels"] = sum(task_id in full for task_id in results)
     scored_in = time.perf_counter() - started
-    applied = apply_order(client, int(project), ordered, results, settings=settings)
+    applied = apply_order(
+        client, int(project), ordered, results, settings=settings, prune=not prune_later
+    )
+    if prune_later and applied["stale_versions"]:
+        applied["prune_job"] = state.jobs.submit(
+            "prune-rounds", str(project), applied["model_version"],
+            key=f"prune-rounds-{project}-{applied['model_version']}",
+        )  # fmt: skip
     summary = {
         "state": "applied",
         **info,
@@ -392,7 +438,7 @@ def reorder_project(
 def run_queue_round(state, project: str) -> dict[str, Any]:
     """``reorder_project`` for the scheduler: any failure is logged and returned, not raised."""
     try:
-        return reorder_project(state, project)
+        return reorder_project(state, project, prune_later=True)
     except Exception as exc:  # noqa: BLE001 - the training round itself succeeded
         log.error("project %s: queue round failed; the previous order stays: %s", project, exc)
         return {"state": "failed", "error": f"{type(exc).__name__}: {exc}"}

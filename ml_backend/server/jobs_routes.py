@@ -8,22 +8,13 @@ continues it. Basic auth applies as on every route (the app's ``before_request``
 
 from __future__ import annotations
 
-import re
-
 from flask import Flask, jsonify
 
 from ml_backend.jobs.prelabel import MODES, PrelabelError
-from ml_backend.server import metrics
+from ml_backend.jobs.view import job_list
+from ml_backend.server import fields, metrics
+from ml_backend.server.errors import error_response as error
 from ml_backend.training.trainer import LabelStudioUnavailable
-
-PROJECT_ID = re.compile(r"^[1-9][0-9]{0,11}$")
-
-
-def _project(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    text = str(value).split(".", 1)[0] if isinstance(value, str) else str(value)
-    return int(text) if isinstance(value, (int, str)) and PROJECT_ID.match(text) else None
 
 
 def job_gauges(jobs: list[dict]) -> None:
@@ -37,16 +28,18 @@ def short(job: dict) -> dict:
     return {k: v for k, v in job.items() if k not in {"label_config", "errors"}}
 
 
-def register(app: Flask, state, json_body, error) -> None:
+def register(app: Flask, state) -> None:
     @app.post("/jobs/prelabel")
     def start_prelabel():
-        body = json_body()
-        project = _project(body.get("project"))
-        if project is None:
-            return error(400, 'send {"project": <Label Studio project id, a positive integer>}')
+        body = fields.json_body()
+        project = fields.numeric_project(body.get("project"), state.settings.project_id_pattern)
         mode = body.get("mode", "unlabeled")
         version = body.get("model_version")
-        if mode not in MODES or (version is not None and not isinstance(version, str)):
+        if (
+            not isinstance(mode, str)
+            or mode not in MODES
+            or (version is not None and not isinstance(version, str))
+        ):
             return error(400, f"'mode' is one of {list(MODES)}; 'model_version' a string")
         try:
             job = state.prelabel.start(project, mode, version)
@@ -62,9 +55,8 @@ def register(app: Flask, state, json_body, error) -> None:
 
     @app.get("/jobs")
     def list_jobs():
-        jobs = state.prelabel.jobs()
-        job_gauges(jobs)
-        return jsonify({"jobs": [short(j) for j in jobs], "training": state.scheduler.status()})
+        job_gauges(state.prelabel.jobs())
+        return jsonify({"jobs": job_list(state), "training": state.scheduler.status()})
 
     @app.get("/jobs/<job_id>")
     def show_job(job_id: str):

@@ -2,7 +2,8 @@
 
 Label Studio waits at most one second for an answer, so nothing slow happens here: training
 events go to the scheduler (debounced, run in the background); every other event gets a polite
-200.
+200. The project id is validated like every request's (:func:`fields.project_id`): an event
+naming something else is a 400 and never reaches the scheduler.
 """
 
 from __future__ import annotations
@@ -10,30 +11,38 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flask import Flask, jsonify
+
+from ml_backend.server import fields
+from ml_backend.server.errors import BadRequest
+
 log = logging.getLogger(__name__)
 
 
-def project_id(body: dict[str, Any]) -> str | None:
-    """The project id of an event (Label Studio sends ``project`` as an object)."""
-    project = body.get("project")
-    if isinstance(project, dict):
-        project = project.get("id")
-    if project is None:
-        return None
-    return str(project).split(".", 1)[0]
-
-
 def handle_event(body: dict[str, Any], state) -> tuple[int, dict[str, Any]]:
-    from ml_backend.jobs.scheduler import TRAINING_EVENTS
+    from ml_backend.jobs.scheduler import TRAINING_EVENTS, InvalidProject, SchedulerFull
     from ml_backend.server import metrics
 
     action = body.get("action")
-    if not isinstance(action, str) or not action:
-        return 400, {"error": "the event has no 'action'", "status": 400}
-    metrics.WEBHOOK_EVENTS.labels(action=action).inc()
-    project = project_id(body)
+    if not isinstance(action, str) or not action or len(action) > 100:
+        raise BadRequest("the event has no 'action' (a Label Studio webhook event name)")
+    project = fields.project_id(body.get("project"), state.settings.project_id_pattern)
     if action not in TRAINING_EVENTS:
+        metrics.WEBHOOK_EVENTS.labels(action="other").inc()
         return 200, {"status": "ignored", "action": action, "project": project}
+    metrics.WEBHOOK_EVENTS.labels(action=action).inc()
     if not project:
-        return 400, {"error": f"{action} event without a project id", "status": 400}
-    return 200, {"action": action, **state.scheduler.trigger(project, action)}
+        raise BadRequest(f"{action} event without a project id")
+    try:
+        return 200, {"action": action, **state.scheduler.trigger(project, action)}
+    except InvalidProject as exc:
+        raise BadRequest(str(exc)) from exc
+    except SchedulerFull as exc:
+        return 429, {"error": str(exc), "status": 429}
+
+
+def register(app: Flask, state) -> None:
+    @app.post("/webhook")
+    def webhook():
+        status, payload = handle_event(fields.json_body(), state)
+        return jsonify(payload), status

@@ -2,14 +2,20 @@
 
 For each control tag of the label config that a handler serves (``CONTROL_HANDLERS``), the
 task images are fetched once (in parallel, each failure confined to its task), handed to the
-handlers in one batch, and the regions they return are validated against the parsed config
+handlers in batches, and the regions they return are validated against the parsed config
 before they leave. A task whose image cannot be used gets no prediction (an empty list, which
 Label Studio accepts) and its reason is logged and returned in ``errors``.
+
+Memory is bounded per request: tasks go in groups of ``PREDICT_BATCH_SIZE`` whose encoded bytes
+are fetched first; their images are decoded in parts of at most ``PREDICT_PIXEL_BUDGET`` pixels
+(sizes read from the headers), and a part's decoded images are dropped before the next part is
+decoded. At most ``PREDICT_CONCURRENCY`` predictions run at once per process.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +30,7 @@ from ml_backend.controls.label_config import (
     parse_label_config,
     tag_flag,
 )
+from ml_backend.images.decode import pixel_count
 from ml_backend.images.fetcher import ImageFetcher, ImageFetchError
 from ml_backend.serving.model_cache import ModelCache
 from ml_backend.serving.shared_pass import run_shared_passes
@@ -36,6 +43,15 @@ SERVED_TAGS_HINT = (
     'control tag that labels it, e.g. <Choices name="defect" toName="image" choice="single">'
     '<Choice value="Crack"/>...</Choices> (see label_config/defects.xml). Served control tags: '
 )
+
+
+@dataclass
+class Fetched:
+    """The encoded image bytes of a batch of tasks by task index and data key, and the tasks
+    that failed (their reason). Encoded images are small: decoding waits for the pixel budget."""
+
+    raw: dict[int, dict]
+    errors: dict[int, str]
 
 
 @dataclass
@@ -54,6 +70,7 @@ class Predictor:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.fetch_threads, thread_name_prefix="fetch"
         )
+        self._slots = threading.BoundedSemaphore(settings.predict_concurrency)
 
     def handlers(
         self, label_config: str, project: str | None = None
@@ -104,8 +121,26 @@ class Predictor:
 
     def fetch_images(self, jobs: list[tuple[Any, Any]]) -> list[Image.Image | str]:
         """Fetch ``(url, task_id)`` pairs in parallel: each an image, or the reason it failed."""
-        futures = [self._pool.submit(self._fetch, url, task_id) for url, task_id in jobs]
-        out: list[Image.Image | str] = []
+        return self._collect([self._pool.submit(self._fetch, u, t) for u, t in jobs])
+
+    def _fetch_bytes(self, url: Any, task_id: Any) -> tuple[str, bytes]:
+        if not isinstance(url, str) or not url.strip():
+            raise ImageFetchError(
+                f"the image URL is empty or not a string: {url!r}", reason="bad_url"
+            )
+        url = url.strip()
+        return url, self.fetcher.fetch_bytes(
+            url, task_id=task_id if isinstance(task_id, int) else None
+        )
+
+    def fetch_bytes(self, jobs: list[tuple[Any, Any]]) -> list[tuple[str, bytes] | str]:
+        """Fetch ``(url, task_id)`` pairs in parallel: each ``(url, bytes)``, or the reason it
+        failed (encoded images are small; decoding waits for the pixel budget)."""
+        return self._collect([self._pool.submit(self._fetch_bytes, u, t) for u, t in jobs])
+
+    @staticmethod
+    def _collect(futures) -> list:
+        out: list = []
         for future in futures:
             try:
                 out.append(future.result())
@@ -131,18 +166,64 @@ class Predictor:
             log.exception("the shared classifier pass failed; controls run their own")
             return [None] * len(handlers)
 
+    def fetch_tasks(self, tasks: list[dict], keys: list[str]) -> Fetched:
+        """Every image of ``tasks`` fetched once, in parallel (not decoded); failures stay with
+        their task. A bulk job fetches the next batch while this one computes (:meth:`prefetch`)."""
+        errors: dict[int, str] = {}
+        urls = self._image_urls(tasks, keys, errors)
+        return Fetched(self._fetch_group(urls, errors), errors)
+
+    def prefetch(self, tasks: list[dict], label_config: str, project: str | None = None) -> Fetched:
+        """What :meth:`predict` would fetch for ``tasks``; pass it back as ``prefetched``."""
+        _, handlers = self.handlers(label_config, project)
+        return self.fetch_tasks(tasks, list(dict.fromkeys(h.image_key for h in handlers)))
+
     def predict(
-        self, tasks: list[dict], label_config: str, project: str | None = None
+        self,
+        tasks: list[dict],
+        label_config: str,
+        project: str | None = None,
+        prefetched: Fetched | None = None,
     ) -> PredictOutcome:
+        """Predictions for ``tasks``: one entry per task, in order (``[]`` for a task whose image
+        cannot be used, its reason in ``errors``).
+
+        The tasks go in groups of ``PREDICT_BATCH_SIZE``: a group's image bytes are fetched in
+        parallel, then decoded and predicted in parts whose decoded pixels fit
+        ``PREDICT_PIXEL_BUDGET``; each part's images are dropped before the next is decoded."""
         started = time.perf_counter()
         interface, handlers = self.handlers(label_config, project)
         version = self.combined_version(handlers)
-        errors: dict[int, str] = {}
         keys = list(dict.fromkeys(h.image_key for h in handlers))
+        errors: dict[int, str] = dict(prefetched.errors) if prefetched else {}
+        urls = self._image_urls(tasks, keys, errors)
+        regions: dict[int, list] = {i: [] for i in urls}
+        timings = {"fetch_s": 0.0, "predict_s": 0.0}
+        with self._slots:  # PREDICT_CONCURRENCY requests at once per process
+            ready = list(urls)
+            size = self.settings.predict_batch_size
+            for start in range(0, len(ready), size):
+                group = {i: urls[i] for i in ready[start : start + size] if i not in errors}
+                self._predict_group(handlers, group, regions, errors, timings, prefetched)
+        results = [
+            self._result(interface, tasks[i], regions.get(i, []), errors.get(i), version)
+            for i in range(len(tasks))
+        ]
+        timings["total_s"] = time.perf_counter() - started
+        return PredictOutcome(
+            results=results,
+            errors=[
+                {"index": i, "task": _task_id(tasks[i]), "error": e}
+                for i, e in sorted(errors.items())
+            ],
+            model_version=version,
+            timings=timings,
+        )
 
-        # 1. fetch every image once, in parallel; failures stay with their task
-        wanted: list[tuple[int, str]] = []
-        jobs: list[tuple[Any, Any]] = []
+    @staticmethod
+    def _image_urls(tasks: list, keys: list[str], errors: dict[int, str]) -> dict[int, dict]:
+        """Per usable task, its image URL per data key; the others get their reason in errors."""
+        urls: dict[int, dict] = {}
         for index, task in enumerate(tasks):
             data = task.get("data") if isinstance(task, dict) else None
             if not isinstance(data, dict):
@@ -152,24 +233,62 @@ class Predictor:
             if missing:
                 errors[index] = f"the task has no {missing[0]!r} in its data (keys: {sorted(data)})"
                 continue
-            for key in keys:
-                wanted.append((index, key))
-                jobs.append((data[key], task.get("id")))
-        images: dict[tuple[int, str], Image.Image] = {}
-        for (index, key), got in zip(wanted, self.fetch_images(jobs), strict=True):
+            urls[index] = {key: (data[key], task.get("id")) for key in keys}
+        return urls
+
+    def _fetch_group(self, group: dict, errors: dict) -> dict[int, dict]:
+        """One group's image bytes by task index and key; failures go to ``errors``."""
+        wanted = [(i, key) for i, by_key in group.items() for key in by_key]
+        fetched = self.fetch_bytes([group[i][key] for i, key in wanted])
+        raw: dict[int, dict] = {}
+        for (index, key), got in zip(wanted, fetched, strict=True):
             if isinstance(got, str):
                 errors.setdefault(index, got)
-            else:
-                images[(index, key)] = got
-        fetched = time.perf_counter()
+            elif index not in errors:
+                raw.setdefault(index, {})[key] = got
+        return raw
 
-        # 2. each handler predicts for every task whose images arrived, in one batch; controls
-        #    reading the same classifier share one forward pass (Choices + CAM masks)
-        regions: dict[int, list] = {i: [] for i in range(len(tasks)) if i not in errors}
-        first_ready = list(regions)
+    def _predict_group(
+        self, handlers, group: dict, regions, errors, timings, prefetched=None
+    ) -> None:
+        """Fetch one group's bytes (unless prefetched), then decode and predict it part by part
+        (pixel budget)."""
+        started = time.perf_counter()
+        if prefetched is not None:
+            raw = {i: prefetched.raw[i] for i in group if i in prefetched.raw}
+        else:
+            raw = self._fetch_group(group, errors)
+        timings["fetch_s"] += time.perf_counter() - started
+        for part in pixel_parts(raw, self.settings.predict_pixel_budget):
+            started = time.perf_counter()
+            images = self._decode_part(part, raw, errors)
+            timings["fetch_s"] += time.perf_counter() - started
+            started = time.perf_counter()
+            self._run_handlers(
+                handlers, images, [i for i in part if i not in errors], regions, errors
+            )
+            del images  # this part's pixels go before the next part is decoded
+            timings["predict_s"] += time.perf_counter() - started
+        raw.clear()
+
+    def _decode_part(self, part: list[int], raw: dict, errors: dict) -> dict:
+        images: dict[tuple[int, str], Image.Image] = {}
+        for index in part:
+            for key, (url, data) in raw[index].items():
+                try:
+                    images[(index, key)] = self.fetcher.decode(url, data)
+                except ImageFetchError as exc:
+                    errors.setdefault(index, str(exc))
+            raw[index] = {}  # the encoded bytes are no longer needed
+        return images
+
+    def _run_handlers(self, handlers, images: dict, ready: list[int], regions, errors) -> None:
+        """Each handler predicts the ready tasks in one batch; controls reading the same
+        classifier share one forward pass (Choices + CAM masks)."""
+        first_ready = list(ready)
         shared = self.shared_passes(handlers, images, first_ready)
         for handler, handler_shared in zip(handlers, shared, strict=True):
-            ready = [i for i in regions if i not in errors]
+            ready = [i for i in first_ready if i not in errors]
             if not ready:
                 break
             if ready != first_ready:
@@ -188,40 +307,37 @@ class Predictor:
             for i, found in zip(ready, batch, strict=True):
                 regions[i].extend(found)
 
-        # 3. validate against the config and assemble in task order
-        results: list[Any] = []
-        for index, task in enumerate(tasks):
-            if index in errors:
-                task_id = task.get("id") if isinstance(task, dict) else None
-                log.warning("task %s gets no prediction: %s", task_id, errors[index])
-                results.append([])
+    @staticmethod
+    def _result(interface, task, regions: list, error: str | None, version: str):
+        """One task's prediction, its regions validated against the label config."""
+        if error is not None:
+            log.warning("task %s gets no prediction: %s", _task_id(task), error)
+            return []
+        valid = []
+        for region in regions:
+            problems = interface.validate_region(region.item, return_errors=True)
+            if problems:
+                log.error("dropping a region that does not fit the label config: %s", problems)
                 continue
-            valid = []
-            for region in regions[index]:
-                problems = interface.validate_region(region.item, return_errors=True)
-                if problems:
-                    log.error("dropping a region that does not fit the label config: %s", problems)
-                    continue
-                valid.append(region)
-            score = sum(r.score for r in valid) / len(valid) if valid else None
-            results.append(
-                {"result": [r.item for r in valid], "score": score, "model_version": version}
-            )
-        done = time.perf_counter()
-        return PredictOutcome(
-            results=results,
-            errors=[
-                {
-                    "index": i,
-                    "task": tasks[i].get("id") if isinstance(tasks[i], dict) else None,
-                    "error": e,
-                }
-                for i, e in sorted(errors.items())
-            ],
-            model_version=version,
-            timings={
-                "fetch_s": fetched - started,
-                "predict_s": done - fetched,
-                "total_s": done - started,
-            },
-        )
+            valid.append(region)
+        score = sum(r.score for r in valid) / len(valid) if valid else None
+        return {"result": [r.item for r in valid], "score": score, "model_version": version}
+
+
+def _task_id(task: Any) -> Any:
+    return task.get("id") if isinstance(task, dict) else None
+
+
+def pixel_parts(raw: dict[int, dict], budget: int) -> list[list[int]]:
+    """Task indices in consecutive parts whose images (pixel counts read from the headers) add up
+    to at most ``budget``; an image alone over the budget forms a part of its own."""
+    parts: list[list[int]] = []
+    used = budget + 1
+    for index, by_key in raw.items():
+        pixels = sum(pixel_count(data) for _url, data in by_key.values())
+        if used + pixels > budget:
+            parts.append([])
+            used = 0
+        parts[-1].append(index)
+        used += pixels
+    return parts

@@ -60,55 +60,20 @@ def _images(n: int, size: int, seed: int) -> list[Image.Image]:
 
 
 def bench_model(model: str, n_images: int, batch: int, size: int, repeats: int) -> dict:
-    from ml_backend.server.app import create_app
-    from ml_backend.settings import Settings
-
     with TemporaryDirectory() as tmp:
         images = _images(n_images, size, seed=0)
         for i, im in enumerate(images):
             im.save(Path(tmp) / f"{i}.png")
         server, port = _serve(tmp)
         try:
-            settings = Settings.from_env(
-                {
-                    "CLASSIFIER_MODEL": model,
-                    "MODEL_DIR": str(Path(tmp) / "models"),
-                    "ALLOWED_IMAGE_HOSTS": "127.0.0.1",
-                    "PREDICT_BATCH_SIZE": str(batch),
-                    "LOG_LEVEL": "WARNING",
-                    "DEVICE": "cpu",
-                }
-            )
-            app = create_app(settings, preload=False)
-            client = app.test_client()
-            config = CONFIG.format(choices="".join(f'<Choice value="{c}"/>' for c in LABELS))
-            classifier = app.extensions["fm_inspect"].models.classifier(model, LABELS)
+            client, classifier = _backend(Path(tmp) / "models", model, batch)
             batches = [list(range(s, min(s + batch, n_images))) for s in range(0, n_images, batch)]
-
-            def predict_path() -> float:
-                t0 = time.perf_counter()
-                for ids in batches:
-                    tasks = [
-                        {"id": i, "data": {"image": f"http://127.0.0.1:{port}/{i}.png"}}
-                        for i in ids
-                    ]
-                    r = client.post("/predict", json={"tasks": tasks, "label_config": config})
-                    assert r.status_code == 200 and not r.get_json()["errors"], r.get_data()[:500]
-                return time.perf_counter() - t0
-
             tensors = [classifier.preprocess([images[i] for i in ids]) for ids in batches]
-
-            def bare_forward() -> float:
-                t0 = time.perf_counter()
-                for x in tensors:
-                    classifier.logits(x)
-                return time.perf_counter() - t0
-
-            predict_path(), bare_forward()  # warm-up
+            _time_predict(client, batches, port), _time_forward(classifier, tensors)  # warm-up
             path_times, bare_times = [], []
             for _ in range(repeats):  # interleaved, so drift hits both alike
-                path_times.append(predict_path())
-                bare_times.append(bare_forward())
+                path_times.append(_time_predict(client, batches, port))
+                bare_times.append(_time_forward(classifier, tensors))
         finally:
             server.shutdown()
     path_ms = statistics.median(path_times) / n_images * 1000
@@ -124,6 +89,44 @@ def bench_model(model: str, n_images: int, batch: int, size: int, repeats: int) 
         "ratio": round(path_ms / bare_ms, 2),
         "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def _backend(model_dir: Path, model: str, batch: int):
+    """(a test client of the backend serving ``model``, the classifier it serves)."""
+    from ml_backend.server.app import create_app
+    from ml_backend.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "CLASSIFIER_MODEL": model,
+            "MODEL_DIR": str(model_dir),
+            "ALLOWED_IMAGE_HOSTS": "127.0.0.1",
+            "PREDICT_BATCH_SIZE": str(batch),
+            "LOG_LEVEL": "WARNING",
+            "DEVICE": "cpu",
+        }
+    )
+    app = create_app(settings, preload=False)
+    return app.test_client(), app.extensions["fm_inspect"].models.classifier(model, LABELS)
+
+
+def _time_predict(client, batches: list[list[int]], port: int) -> float:
+    """Seconds for the whole /predict path: download, decode, preprocess, forward, results."""
+    config = CONFIG.format(choices="".join(f'<Choice value="{c}"/>' for c in LABELS))
+    t0 = time.perf_counter()
+    for ids in batches:
+        tasks = [{"id": i, "data": {"image": f"http://127.0.0.1:{port}/{i}.png"}} for i in ids]
+        r = client.post("/predict", json={"tasks": tasks, "label_config": config})
+        assert r.status_code == 200 and not r.get_json()["errors"], r.get_data()[:500]
+    return time.perf_counter() - t0
+
+
+def _time_forward(classifier, tensors) -> float:
+    """Seconds for the bare forward passes of the same batches."""
+    t0 = time.perf_counter()
+    for x in tensors:
+        classifier.logits(x)
+    return time.perf_counter() - t0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

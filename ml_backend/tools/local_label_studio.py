@@ -40,6 +40,9 @@ from typing import IO
 
 import requests
 
+from ml_backend.tools import label_studio_web as web
+from ml_backend.tools.label_studio_web import LabelStudioError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LABEL_STUDIO_VERSION = "1.23.2"
 
@@ -48,10 +51,6 @@ DEFAULT_PASSWORD = "fm-inspect-admin"
 DEFAULT_LEGACY_TOKEN = "fm-inspect-legacy-token"
 
 _PAT_CACHE_NAME = ".fm-inspect-personal-access-token"
-
-
-class LabelStudioError(RuntimeError):
-    """Label Studio could not be started or driven."""
 
 
 class LabelStudioNotInstalled(LabelStudioError):
@@ -309,35 +308,14 @@ class LocalLabelStudio:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------ tokens
+    # ------------------------------------------------------------------ accounts (label_studio_web)
     @property
     def _pat_cache(self) -> Path:
         return self.data_dir / _PAT_CACHE_NAME
 
     def login(self) -> requests.Session:
         """A ``requests.Session`` logged in through the login form (session cookie + CSRF)."""
-        s = requests.Session()
-        login_url = f"{self.url}/user/login/"
-        r = s.get(login_url, timeout=30)
-        r.raise_for_status()
-        csrf = s.cookies.get("csrftoken")
-        if not csrf:
-            raise LabelStudioError("the login page set no csrftoken cookie")
-        r = s.post(
-            login_url,
-            data={"email": self.username, "password": self.password, "csrfmiddlewaretoken": csrf},
-            headers={"Referer": login_url, "X-CSRFToken": csrf},
-            allow_redirects=False,
-            timeout=30,
-        )
-        if r.status_code != 302 or "sessionid" not in s.cookies:
-            raise LabelStudioError(
-                f"login as {self.username} failed (HTTP {r.status_code}); wrong password?"
-            )
-        s.headers.update(
-            {"X-CSRFToken": s.cookies.get("csrftoken", csrf), "Referer": self.url + "/"}
-        )
-        return s
+        return web.login(self.url, self.username, self.password)
 
     def create_user(self, email: str, password: str) -> None:
         """Sign a new user up through the signup form; it joins the (single) organization.
@@ -345,28 +323,7 @@ class LocalLabelStudio:
         Log in as that user with ``replace(ls, username=email, password=password,
         data_dir=<another dir>)``: an instance that is not started drives the server on its port.
         """
-        s = requests.Session()
-        signup_url = f"{self.url}/user/signup/"
-        s.get(signup_url, timeout=30).raise_for_status()
-        csrf = s.cookies.get("csrftoken", "")
-        r = s.post(
-            signup_url,
-            data={"email": email, "password": password, "csrfmiddlewaretoken": csrf},
-            headers={"Referer": signup_url, "X-CSRFToken": csrf},
-            allow_redirects=False,
-            timeout=30,
-        )
-        if r.status_code != 302:
-            raise LabelStudioError(
-                f"signing up {email} failed (HTTP {r.status_code}): weak password or user exists?"
-            )
-
-    def _pat_valid(self, pat: str) -> bool:
-        try:
-            r = requests.post(f"{self.url}/api/token/refresh/", json={"refresh": pat}, timeout=30)
-        except requests.RequestException:
-            return False
-        return r.status_code == 200 and "access" in r.json()
+        web.sign_up(self.url, email, password)
 
     def personal_access_token(self) -> str:
         """A Personal Access Token (a JWT refresh token) of the user.
@@ -379,28 +336,11 @@ class LocalLabelStudio:
             return self._pat
         if self._pat_cache.exists():
             cached = self._pat_cache.read_text().strip()
-            if cached and self._pat_valid(cached):
+            if cached and web.pat_valid(self.url, cached):
                 self._pat = cached
                 return cached
-        s = self.login()
-        r = s.post(f"{self.url}/api/token/", json={}, timeout=30)
-        if r.status_code == 409:  # "You already have a valid token": revoke it and retry
-            listed = s.get(f"{self.url}/api/token/", timeout=30)
-            listed.raise_for_status()
-            for item in listed.json():
-                s.post(
-                    f"{self.url}/api/token/blacklist/", json={"refresh": item["token"]}, timeout=30
-                )
-            r = s.post(f"{self.url}/api/token/", json={}, timeout=30)
-        if r.status_code not in (200, 201):
-            raise LabelStudioError(f"POST /api/token/ failed: HTTP {r.status_code} {r.text[:500]}")
-        pat = r.json()["token"]
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._pat_cache, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(pat + "\n")
-        self._pat = pat
-        return pat
+        self._pat = web.new_personal_access_token(self.login(), self.url, self._pat_cache)
+        return self._pat
 
     def add_local_storage(
         self,
@@ -452,11 +392,7 @@ class LocalLabelStudio:
 
     def access_token(self) -> str:
         """A short-lived (about 5 min) JWT access token for ``Authorization: Bearer``."""
-        r = requests.post(
-            f"{self.url}/api/token/refresh/",
-            json={"refresh": self.personal_access_token()},
-            timeout=30,
-        )
+        r = web.refresh(self.url, self.personal_access_token())
         r.raise_for_status()
         return r.json()["access"]
 

@@ -6,7 +6,8 @@ project's training lock, and prints the summary as JSON.
 
 ``bench-queue`` measures how long applying a round takes for N tasks on a real Label Studio:
 it creates a project with N tasks (no images are needed: the order is given), applies two rounds
-(the second also deletes the first) and checks ``GET /api/projects/{id}/next/`` after the first
+and times each until its order is in force (``apply_s``) and, apart, the deletion of the
+previous round that the ``prune-rounds`` job does afterwards (``prune_previous_s``) and checks ``GET /api/projects/{id}/next/`` after the first
 (after the second the admin still holds the lock /next/ gave it, so it gets that task again). With
 ``--start-label-studio`` it starts a throw-away Label Studio from ``.venv-ls``.
 """
@@ -90,7 +91,7 @@ def bench_apply(client, n_tasks: int, chunk: int, headers: dict, url: str) -> di
 
     from ml_backend.controls.choices import choices_result
     from ml_backend.labelstudio.project import create_project, import_tasks
-    from ml_backend.queue.order import apply_order
+    from ml_backend.queue.order import apply_order, delete_rounds
 
     project = create_project(client, f"bench-queue-{n_tasks}", BENCH_CONFIG)
     started = time.perf_counter()
@@ -108,15 +109,23 @@ def bench_apply(client, n_tasks: int, chunk: int, headers: dict, url: str) -> di
     for _ in range(2):
         order = [int(i) for i in rng.permutation(ids)]
         t0 = time.perf_counter()
-        applied = apply_order(client, project, order, {i: result for i in ids}, chunk=chunk)
-        seconds = time.perf_counter() - t0
+        applied = apply_order(
+            client, project, order, {i: result for i in ids}, chunk=chunk, prune=False
+        )
+        seconds = time.perf_counter() - t0  # the new order is in force from here
+        t1 = time.perf_counter()  # what the prune-rounds job does afterwards
+        deleted = delete_rounds(
+            client, project, applied["model_version"], applied["stale_versions"]
+        )
+        prune_s = time.perf_counter() - t1
         nxt = requests.get(f"{url}/api/projects/{project}/next/", headers=headers, timeout=600)
         nxt.raise_for_status()
         figures["rounds"].append(
             {
                 "version": applied["model_version"],
                 "apply_s": round(seconds, 2),
-                "deleted": applied["deleted_versions"],
+                "prune_previous_s": round(prune_s, 2),
+                "deleted": deleted,
                 "next_is_top": nxt.json().get("id") == order[0],
                 "queue": nxt.json().get("queue"),
             }

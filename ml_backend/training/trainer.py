@@ -3,11 +3,12 @@
 pull every annotation (SDK, paginated, retried with back-off) → training set for the Choices tag
 the classifier serves → download the images → fine-tune a fresh copy of the project's current
 model (head, then top blocks; hold-out split; early stopping) → write a new version to the model
-store (temporary directory, renamed into place; live pointer switched atomically) → re-predict
-the unlabeled tasks with it and push the predictions to Label Studio in bulk.
+store (temporary directory, renamed into place; live pointer switched atomically). The
+re-prediction of the unlabeled tasks and the queue round follow as jobs of their own
+(:mod:`ml_backend.jobs.followups`).
 
 The serving model is never touched: a crash anywhere leaves the previous version live. This
-module runs in a background thread of the web process, or in an ``rq worker`` (:func:`ml_backend.jobs.worker.run_job`).
+module runs in a job thread of the web process, or in an ``rq worker`` (:mod:`ml_backend.jobs.worker`).
 """
 
 from __future__ import annotations
@@ -41,22 +42,55 @@ class LabelStudioUnavailable(RuntimeError):
     """Label Studio did not answer (after retries): the round is tried again later."""
 
 
+class LabelStudioRejected(RuntimeError):
+    """Label Studio answered with a 4xx (unknown project, bad token): retrying cannot help."""
+
+    def __init__(self, message: str, status_code: int | None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+#: what a Label Studio outage looks like from here: the connection fails or times out (httpx for
+#: the SDK, requests for image downloads, plain OSError subclasses) or Label Studio answers 5xx,
+#: 408 or 429. Every other exception is a local error and is raised at once, never retried.
+_TRANSIENT_STATUS = frozenset({408, 429})
+
+
+def is_label_studio_outage(exc: BaseException) -> bool:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status >= 500 or status in _TRANSIENT_STATUS
+    import httpx
+    import requests
+
+    transport = (httpx.TransportError, requests.ConnectionError, requests.Timeout)
+    return isinstance(exc, (*transport, ConnectionError, TimeoutError))
+
+
 def with_retries(settings: Settings, what: str, call: Callable[[], T]) -> T:
-    """Call Label Studio, retrying connection problems and 5xx answers with exponential back-off."""
+    """Call Label Studio, retrying outages (connection errors, 5xx) with exponential back-off.
+
+    A 4xx answer raises :class:`LabelStudioRejected` at once; a local error (a bug, bad data,
+    a full disk) propagates unchanged at once: neither is retried."""
     delay = settings.ls_retry_seconds
     for attempt in range(1, settings.ls_retries + 1):
         try:
             return call()
         except Exception as exc:  # the SDK raises httpx errors and ApiError
             status = getattr(exc, "status_code", None)
-            retryable = status is None or status >= 500
-            if not retryable or attempt == settings.ls_retries:
-                error = LabelStudioUnavailable if retryable else RuntimeError
-                raise error(
-                    f"{what} failed after {attempt} attempt(s): {type(exc).__name__}: {exc}. "
-                    f"Check that Label Studio is reachable at LABEL_STUDIO_URL={settings.label_studio_url!r} "
-                    "and that LABEL_STUDIO_API_KEY is valid."
-                ) from exc
+            if not is_label_studio_outage(exc) and not isinstance(status, int):
+                raise  # a local error: retrying would only repeat it
+            hint = (
+                f"Check that Label Studio is reachable at LABEL_STUDIO_URL={settings.label_studio_url!r} "
+                "and that LABEL_STUDIO_API_KEY is valid."
+            )
+            message = (
+                f"{what} failed after {attempt} attempt(s): {type(exc).__name__}: {exc}. {hint}"
+            )
+            if not is_label_studio_outage(exc):
+                raise LabelStudioRejected(message, status) from exc
+            if attempt == settings.ls_retries:
+                raise LabelStudioUnavailable(message) from exc
             log.warning(
                 "%s failed (%s), retrying in %.1fs (%d/%d)",
                 what,
@@ -250,63 +284,11 @@ def train_project(
         parent,
         result.metrics.get("accuracy"),
     )
-    pushed = 0
-    if settings.repredict_after_training:
-        report(stage="re-predicting unlabeled tasks", progress=0.9, version=version)
-        pushed = repredict_unlabeled(state, client, project, label_config, tasks, report)
     return {
         "version": version,
         "parent": parent,
         "metrics": {k: v for k, v in result.metrics.items() if k != "per_class"},
         "examples": len(examples),
-        "predictions_pushed": pushed,
         "segmentation": {k: v for k, v in seg_record.items() if k != "mask_problems"},
         "seconds": round(time.perf_counter() - started, 2),
     }
-
-
-def repredict_unlabeled(
-    state, client, project: str, label_config: str, tasks: list[dict], report, batch: int = 32
-) -> int:
-    """Predict every unlabeled task with the live version and import the predictions in bulk."""
-    unlabeled = [t for t in tasks if not t.get("is_labeled") and not t.get("annotations")]
-    pushed = 0
-    for start in range(0, len(unlabeled), batch):
-        chunk = unlabeled[start : start + batch]
-        outcome = state.predictor.predict(chunk, label_config, project)
-        items = [
-            {
-                "task": int(task["id"]),
-                "result": r["result"],
-                "score": r["score"],
-                "model_version": r["model_version"],
-            }
-            for task, r in zip(chunk, outcome.results, strict=True)
-            if isinstance(r, dict) and r.get("result")
-        ]
-        if not items:
-            continue
-        response = with_retries(
-            state.settings,
-            "importing predictions",
-            lambda items=items: client.projects.import_predictions(id=int(project), request=items),
-        )
-        created = int(getattr(response, "created", 0) or 0)
-        if created != len(items):
-            log.error(
-                "Label Studio stored %d of %d predictions (the others failed its validation)",
-                created,
-                len(items),
-            )
-        pushed += created
-        log.info(
-            "re-predicted %d/%d unlabeled tasks of project %s",
-            start + len(chunk),
-            len(unlabeled),
-            project,
-        )
-        report(
-            stage=f"re-predicted {start + len(chunk)}/{len(unlabeled)} unlabeled tasks",
-            progress=0.9 + 0.1 * (start + len(chunk)) / len(unlabeled),
-        )
-    return pushed

@@ -19,7 +19,6 @@ import importlib.util
 import logging
 import os
 import pickle
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from model_zoo.storage.atomic import publish_dir
+from model_zoo.storage.atomic import write_atomic, write_dir_atomic
 
 log = logging.getLogger(__name__)
 
@@ -191,18 +190,11 @@ def _checked_cache(
 
 
 def _write_cache(entry: PackagedBackbone, state: dict[str, torch.Tensor], path: Path) -> None:
-    """Write atomically (temp file + rename); a read-only MODEL_DIR only costs a warning."""
+    """Write atomically; a read-only MODEL_DIR only costs a warning."""
+    meta = {"architecture": entry.architecture, "source": entry.pip_requirement}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        meta = {"architecture": entry.architecture, "source": entry.pip_requirement}
-        try:
-            save_file(state, tmp, metadata=meta)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_atomic(path, lambda tmp: save_file(state, str(tmp), metadata=meta))
+        os.chmod(path, 0o644)
     except OSError as exc:
         log.warning("%s: cannot cache converted weights at %s (%s)", entry.name, path, exc)
 
@@ -333,18 +325,16 @@ def write_zoo_folder(name: str, out_dir: str | os.PathLike) -> Path:
     with torch.device("meta"):
         model = TimmWrapperForImageClassification(config)
     model.timm_model.load_state_dict(state, strict=True, assign=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        model.save_pretrained(staging, safe_serialization=True)
-        image_processor(entry).save_pretrained(staging)
-        (staging / "LICENCE.txt").write_text(
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder, safe_serialization=True)
+        image_processor(entry).save_pretrained(folder)
+        (folder / "LICENCE.txt").write_text(
             f"Weights: {entry.pip_requirement} ({entry.licence}), ImageNet-1k, converted to "
             f"timm's {entry.architecture}.\n"
         )
-        publish_dir(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    write_dir_atomic(out, write)
     log.info("%s: wrote the ImageNet backbone to %s", name, out)
     return out
 

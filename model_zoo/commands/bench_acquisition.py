@@ -50,28 +50,11 @@ def run(args: argparse.Namespace) -> int:
     lab_y = rng.integers(0, args.classes, args.labeled)
     lab = centres[lab_y] + rng.normal(scale=2.0, size=(args.labeled, args.dim))
     classes = [f"class_{i}" for i in range(args.classes)]
-    with tempfile.TemporaryDirectory() as tmp:
-        cache = FeatureCache(tmp)
-        keys = [f"task-{i}" for i in range(args.n)]
-        t0 = time.perf_counter()
-        cache.put("bench", keys, pool)
-        write_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        found, features = cache.get("bench", keys)
-        read_s = time.perf_counter() - t0
-        assert found.all()
+    features, write_s, read_s = _through_cache(pool)
     logits = features[:, : args.classes] * 0.5
-    probs = np.exp(logits - logits.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    mc = np.stack(
-        [
-            np.exp(z - z.max(1, keepdims=True))
-            / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)
-            for z in (
-                logits + rng.normal(scale=0.3, size=logits.shape) for _ in range(args.mc_samples)
-            )
-        ]
-    ).astype(np.float32)
+    probs = _softmax(logits)
+    noisy = (logits + rng.normal(scale=0.3, size=logits.shape) for _ in range(args.mc_samples))
+    mc = np.stack([_softmax(z) for z in noisy]).astype(np.float32)
     results = {
         "n": args.n,
         "dim": args.dim,
@@ -81,27 +64,53 @@ def run(args: argparse.Namespace) -> int:
         "strategies": {},
     }
     print(f"feature cache: write {write_s:.2f} s, read {read_s:.2f} s for {args.n} x {args.dim}")
+    context = dict(  # a fresh AcquisitionContext per strategy: nothing cached carries over
+        pool_features=features,
+        labeled_features=lab,
+        labeled_labels=[classes[i] for i in lab_y],
+        probabilities=probs,
+        mc_probabilities=mc,
+        classes=classes,
+        minority=[classes[0]],
+    )
     for name in [s.strip() for s in args.strategies.split(",") if s.strip()]:
-        ctx = AcquisitionContext(
-            pool_features=features,
-            labeled_features=lab,
-            labeled_labels=[classes[i] for i in lab_y],
-            probabilities=probs,
-            mc_probabilities=mc,
-            classes=classes,
-            minority=[classes[0]],
-        )
-        strategy = get_strategy(name)
-        t0 = time.perf_counter()
-        scores = strategy.score(ctx)
-        score_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        acquisition_order(scores, features, batch=args.batch)
-        order_s = time.perf_counter() - t0
-        results["strategies"][name] = {"score_s": round(score_s, 3), "order_s": round(order_s, 3)}
+        results["strategies"][name] = _time_strategy(name, context, args.batch)
     rows = [{"strategy": name, **r} for name, r in results["strategies"].items()]
     diverse = f"+ diverse top-{args.batch} s"
     print(format_table(rows, headers={"score_s": "score s", "order_s": diverse}))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _through_cache(pool: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(the features as read back, seconds to write, seconds to read) of a feature cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = FeatureCache(tmp)
+        keys = [f"task-{i}" for i in range(len(pool))]
+        t0 = time.perf_counter()
+        cache.put("bench", keys, pool)
+        write_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        found, features = cache.get("bench", keys)
+        read_s = time.perf_counter() - t0
+        assert found.all()
+    return features, write_s, read_s
+
+
+def _time_strategy(name: str, context: dict, batch: int) -> dict:
+    """Seconds to score the pool with strategy ``name``, and to order a diverse batch."""
+    ctx = AcquisitionContext(**context)
+    strategy = get_strategy(name)
+    t0 = time.perf_counter()
+    scores = strategy.score(ctx)
+    score_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    acquisition_order(scores, ctx.pool_features, batch=batch)
+    order_s = time.perf_counter() - t0
+    return {"score_s": round(score_s, 3), "order_s": round(order_s, 3)}

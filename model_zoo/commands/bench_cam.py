@@ -102,7 +102,11 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     classes = ["crack", "spalling", "rust", "net_crack", "no_defect"]
-    classifier = load_classifier(args.model, classes, device="cpu", multi_label=True)
+    try:
+        classifier = load_classifier(args.model, classes, device="cpu", multi_label=True)
+    except KeyError as exc:  # not a zoo name, a directory or a hub id
+        print(f"bench-cam: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
     images = scene_images(args.size, args.batch)
     pixel_values = cam_input(classifier, images)
     forward = best_seconds(lambda: classifier.logits(pixel_values), args.repeats) / args.batch

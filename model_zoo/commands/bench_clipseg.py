@@ -28,6 +28,7 @@ from PIL import Image
 
 from model_zoo.clipseg.ensembles import ENSEMBLES
 from model_zoo.clipseg.model import load_clipseg
+from model_zoo.table import format_table
 
 PROMPTS = list(dict.fromkeys(("bridge", "pillar", *ENSEMBLES["E3"].prompts, "tree", "road")))
 
@@ -102,6 +103,36 @@ def bench_model(
     }
 
 
+_HEADERS = {
+    "params_m": "params (M)",
+    "single": "single",
+    "ensemble": "ensemble (K)",
+    "ensemble_cold": "ensemble, cold cache",
+    "naive": "K naive calls",
+    "ensemble_over_single": "ensemble/single",
+    "naive_over_ensemble": "naive/ensemble",
+}
+_DIGITS = {
+    "params_m": 1,
+    **dict.fromkeys(("single", "ensemble", "ensemble_cold", "naive"), 4),
+    "ensemble_over_single": 2,
+    "naive_over_ensemble": 2,
+}
+
+
+def _table_row(r: dict) -> dict:
+    """One line of the table: seconds per image of each way, and the ratios."""
+    s = r["seconds_per_image"]
+    return {
+        "model": r["model"],
+        "params_m": r["parameters"] / 1e6,
+        "K": r["k"],
+        **{way: s[way] for way in ("single", "ensemble", "ensemble_cold", "naive")},
+        "ensemble_over_single": r["ensemble_over_single"],
+        "naive_over_ensemble": r["naive_over_ensemble"],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -116,18 +147,7 @@ def run(args: argparse.Namespace) -> int:
         f"device {args.device}, torch threads {torch.get_num_threads()}, {args.images} images "
         f"of {args.size} per call, median of {args.repeats}; seconds per image"
     )
-    print(
-        "| model | params | K | single | ensemble (K) | ensemble, cold cache | K naive calls "
-        "| ensemble/single | naive/ensemble |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        s = r["seconds_per_image"]
-        print(
-            f"| {r['model']} | {r['parameters'] / 1e6:.1f} M | {r['k']} | {s['single']:.4f} | "
-            f"{s['ensemble']:.4f} | {s['ensemble_cold']:.4f} | {s['naive']:.4f} | "
-            f"{r['ensemble_over_single']:.2f} | {r['naive_over_ensemble']:.2f} |"
-        )
+    print(format_table([_table_row(r) for r in rows], digits=_DIGITS, headers=_HEADERS))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from model_zoo.table import format_table
+
 
 def measure(preset: str, batch: int, steps: int, warmup: int, mask_ratio: float) -> dict:
     import torch
@@ -56,6 +58,22 @@ def measure(preset: str, batch: int, steps: int, warmup: int, mask_ratio: float)
     }
 
 
+_HEADERS = {
+    "encoder_params_m": "encoder params (M)",
+    "total_params_m": "total params (M)",
+    "seconds_per_step": "s/step",
+    "images_per_s": "images/s",
+    "peak_rss_mb": "peak RSS (MB)",
+}
+_DIGITS = {
+    "encoder_params_m": 2,
+    "total_params_m": 2,
+    "seconds_per_step": 3,
+    "images_per_s": 1,
+    "peak_rss_mb": 0,
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--presets", default="small,base", help="comma-separated presets")
     parser.add_argument("--batch", default="64,16", help="batch per preset (or one for all)")
@@ -91,14 +109,20 @@ def run(args: argparse.Namespace) -> int:
         f"MAE pretraining, CPU ({platform.processor() or platform.machine()}, "
         f"{rows[0]['threads'] if rows else '?'} threads), mask ratio {args.mask_ratio}"
     )
-    print("| preset | input | encoder params | batch | s/step | images/s | peak RSS |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(
-            f"| {r['preset']} | {r['image_size']} px / patch {r['patch_size']} | "
-            f"{r['encoder_params_m']} M (total {r['total_params_m']} M) | {r['batch']} | "
-            f"{r['seconds_per_step']:.3f} | {r['images_per_s']:.1f} | {r['peak_rss_mb']:.0f} MB |"
-        )
+    table = [
+        {
+            "preset": r["preset"],
+            "input": f"{r['image_size']} px / patch {r['patch_size']}",
+            "encoder_params_m": r["encoder_params_m"],
+            "total_params_m": r["total_params_m"],
+            "batch": r["batch"],
+            "seconds_per_step": r["seconds_per_step"],
+            "images_per_s": r["images_per_s"],
+            "peak_rss_mb": r["peak_rss_mb"],
+        }
+        for r in rows
+    ]
+    print(format_table(table, digits=_DIGITS, headers=_HEADERS))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

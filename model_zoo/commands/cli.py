@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "CLIPSeg: prompt ensemble vs one prompt vs naive",
     ),
     "pretrain": (
-        "model_zoo.pretrain.command",
+        "model_zoo.commands.pretrain",
         "domain-pretrain a backbone on unlabeled images: SimSiam for CNNs, MAE for ViTs",
     ),
     "finetune-compare": (

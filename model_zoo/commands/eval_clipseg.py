@@ -89,12 +89,34 @@ def evaluate(
     if limit:
         samples = samples[:limit]
     presets = {name: get_ensemble(name) for name in ensembles}
+    model = load_clipseg(model_name, model_dir=model_dir, device=device)
+    started = time.perf_counter()
+    per = _pixels(model, samples, presets, batch_size, combine, uncertainty)
+    seconds = time.perf_counter() - started
+    rng = np.random.default_rng(0)
+    results = {
+        name: _scores(presets[name], acc, rng, max_pixels_for_auroc) for name, acc in per.items()
+    }
+    return {
+        "data": str(data),
+        "images": len(samples),
+        "model": model.version,
+        "random_weights": model.source.kind == "random",
+        "combine": combine,
+        "uncertainty": uncertainty,
+        "prompts_encoded": model.stats["prompts_encoded"],
+        "images_encoded": model.stats["images_encoded"],
+        "seconds": round(seconds, 3),
+        "ensembles": results,
+    }
+
+
+def _pixels(model, samples, presets, batch_size, combine, uncertainty) -> dict[str, dict]:
+    """Per ensemble: per-image foreground IoU and every pixel's prediction, truth and
+    uncertainty. Each image is encoded once, with the union of the ensembles' prompts."""
     union = list(dict.fromkeys(p for e in presets.values() for p in e.prompts))
     index = {p: i for i, p in enumerate(union)}
-    model = load_clipseg(model_name, model_dir=model_dir, device=device)
-
     per = {name: {"fg_iou": [], "pred": [], "truth": [], "unc": []} for name in presets}
-    started = time.perf_counter()
     for start in range(0, len(samples), max(1, batch_size)):
         chunk = samples[start : start + batch_size]
         images = [open_image(s.image_path) for s in chunk]
@@ -111,46 +133,34 @@ def evaluate(
                 acc["pred"].append(res.foreground.ravel())
                 acc["truth"].append(truth.ravel())
                 acc["unc"].append(res.uncertainty.ravel())
-    seconds = time.perf_counter() - started
+    return per
 
-    rng = np.random.default_rng(0)
-    results = {}
-    for name, acc in per.items():
-        pred, truth, unc = (np.concatenate(acc[k]) for k in ("pred", "truth", "unc"))
-        wrong = pred != truth
-        # the 10 % most uncertain pixels; ties (e.g. a saturated random model) can put more than 10 % above the cut
-        order = np.argsort(-unc, kind="stable")
-        top = np.zeros_like(wrong)
-        top[order[: max(1, len(unc) // 10)]] = True
-        pick = (
-            rng.choice(len(unc), max_pixels_for_auroc, replace=False)
-            if len(unc) > max_pixels_for_auroc
-            else slice(None)
-        )
-        ious = [v for v in acc["fg_iou"] if v is not None]
-        results[name] = {
-            "foreground": list(presets[name].foreground),
-            "background": list(presets[name].background),
-            "foreground_iou": _iou(pred, truth),
-            "foreground_iou_mean_per_image": float(np.mean(ious)) if ious else None,
-            "background_iou": _iou(~pred, ~truth),
-            "pixel_accuracy": float(1.0 - wrong.mean()),
-            "mean_uncertainty": float(unc.mean()),
-            "error_rate_top10_uncertain": float(wrong[top].mean()),
-            "error_rate_rest": float(wrong[~top].mean()) if (~top).any() else None,
-            "uncertainty_error_auroc": _auroc(unc[pick], wrong[pick]),
-        }
+
+def _scores(ensemble, acc: dict, rng: np.random.Generator, max_pixels_for_auroc: int) -> dict:
+    """IoUs, accuracy, and how well the uncertainty points at the wrong pixels."""
+    pred, truth, unc = (np.concatenate(acc[k]) for k in ("pred", "truth", "unc"))
+    wrong = pred != truth
+    # the 10 % most uncertain pixels; ties (e.g. a saturated random model) can put more than 10 % above the cut
+    order = np.argsort(-unc, kind="stable")
+    top = np.zeros_like(wrong)
+    top[order[: max(1, len(unc) // 10)]] = True
+    pick = (
+        rng.choice(len(unc), max_pixels_for_auroc, replace=False)
+        if len(unc) > max_pixels_for_auroc
+        else slice(None)
+    )
+    ious = [v for v in acc["fg_iou"] if v is not None]
     return {
-        "data": str(data),
-        "images": len(samples),
-        "model": model.version,
-        "random_weights": model.source.kind == "random",
-        "combine": combine,
-        "uncertainty": uncertainty,
-        "prompts_encoded": model.stats["prompts_encoded"],
-        "images_encoded": model.stats["images_encoded"],
-        "seconds": round(seconds, 3),
-        "ensembles": results,
+        "foreground": list(ensemble.foreground),
+        "background": list(ensemble.background),
+        "foreground_iou": _iou(pred, truth),
+        "foreground_iou_mean_per_image": float(np.mean(ious)) if ious else None,
+        "background_iou": _iou(~pred, ~truth),
+        "pixel_accuracy": float(1.0 - wrong.mean()),
+        "mean_uncertainty": float(unc.mean()),
+        "error_rate_top10_uncertain": float(wrong[top].mean()),
+        "error_rate_rest": float(wrong[~top].mean()) if (~top).any() else None,
+        "uncertainty_error_auroc": _auroc(unc[pick], wrong[pick]),
     }
 
 

@@ -67,6 +67,19 @@ def test_metrics(classifier, test) -> dict:
     return {**evaluate(probs, targets, classifier.classes), "test_size": len(test)}
 
 
+def print_report(result, version: str, out: Path) -> None:
+    m = result.metrics
+    print(
+        f"test accuracy {m.get('accuracy', float('nan')):.3f}  macro-F1 {m.get('macro_f1', float('nan')):.3f}  "
+        f"(best epoch {result.best_epoch}, {result.seconds:.1f}s)"
+    )
+    for name, row in m.get("per_class", {}).items():
+        print(
+            f"  {name:<16} precision {row['precision']:.2f}  recall {row['recall']:.2f}  n={row['support']}"
+        )
+    print(f"saved {version} to {out}")
+
+
 def run(args: argparse.Namespace) -> int:
     dataset, synthetic_in_data = split_off_synthetic(load_dataset(args.data))
     train_set, test_set = dataset.split(test_fraction=args.test_fraction, seed=args.seed)
@@ -116,15 +129,6 @@ def run(args: argparse.Namespace) -> int:
         data=str(Path(args.data).resolve()),
         **mix.summary(),
     )
-    m = result.metrics
-    print(
-        f"test accuracy {m.get('accuracy', float('nan')):.3f}  macro-F1 {m.get('macro_f1', float('nan')):.3f}  "
-        f"(best epoch {result.best_epoch}, {result.seconds:.1f}s)"
-    )
-    for name, row in m.get("per_class", {}).items():
-        print(
-            f"  {name:<16} precision {row['precision']:.2f}  recall {row['recall']:.2f}  n={row['support']}"
-        )
-    print(f"saved {version} to {out}")
+    print_report(result, version, out)
     (out / "metrics.json").write_text(json.dumps(result.as_dict(), indent=2))
     return 0

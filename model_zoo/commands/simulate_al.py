@@ -27,6 +27,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,32 @@ def metrics(
 
 
 # ------------------------------------------------------------------------------- simulation
+@dataclass
+class _Data:
+    features: np.ndarray
+    labels: np.ndarray  # class indices
+    classes: list[str]
+    minority: list[str]
+
+    @property
+    def minority_idx(self) -> list[int]:
+        return [self.classes.index(c) for c in self.minority]
+
+    @property
+    def majority_idx(self) -> list[int]:
+        return [i for i in range(len(self.classes)) if i not in self.minority_idx]
+
+
+@dataclass(frozen=True)
+class _Loop:
+    init: int
+    budget: int
+    cycles: int
+    diversity: int
+    mc_samples: int
+    seed: int
+
+
 def simulate(
     features: np.ndarray,
     labels: np.ndarray,
@@ -100,18 +127,10 @@ def simulate(
     from tqdm import tqdm
 
     head = head or linear_head(features.shape[1], len(classes))
-
-    n = len(labels)
-    minority_idx = [classes.index(c) for c in minority]
-    majority_idx = [i for i in range(len(classes)) if i not in minority_idx]
-    rng = np.random.default_rng(seed)
-    test = np.zeros(n, dtype=bool)
-    for c in range(len(classes)):  # stratified test split
-        members = np.flatnonzero(labels == c)
-        rng.shuffle(members)
-        test[members[: int(round(len(members) * test_fraction))]] = True
+    data = _Data(features, labels, classes, minority)
+    loop = _Loop(init, budget, cycles, diversity, mc_samples, seed)
+    test = _test_split(labels, len(classes), test_fraction, seed)
     pool_all = np.flatnonzero(~test)
-    x_test, y_test = features[test], labels[test]
     needed = init + cycles * budget
     if needed > len(pool_all):
         raise ValueError(
@@ -125,44 +144,11 @@ def simulate(
     for name in strategies:
         strategy = get_strategy(name)
         for r in range(repeats):
-            rep_rng = np.random.default_rng([seed, r])
-            labeled = list(rep_rng.choice(pool_all, init, replace=False))  # same start per strategy
-            curves = {m: [] for m in out[name]}
-            for cycle in range(cycles + 1):
-                lab = np.asarray(labeled)
-                model = fit_head(head, features[lab], labels[lab], seed=r * 1000 + cycle)
-                for key, value in metrics(
-                    y_test, model.probabilities(x_test).argmax(1), minority_idx, majority_idx
-                ).items():
-                    curves[key].append(value)
-                curves["minority_labeled"].append(int(np.isin(labels[lab], minority_idx).sum()))
-                bar.update(1)
-                if cycle == cycles:
-                    break
-                taken = np.zeros(n, dtype=bool)
-                taken[lab] = True
-                pool = pool_all[~taken[pool_all]]
-                ctx = AcquisitionContext(
-                    pool_features=features[pool],
-                    labeled_features=features[lab],
-                    labeled_labels=[classes[i] for i in labels[lab]],
-                    probabilities=model.probabilities(features[pool]),
-                    mc_probabilities=model.mc_probabilities(features[pool], mc_samples, seed=r)
-                    if "bald" in strategy.name
-                    else None,
-                    classes=classes,
-                    minority=minority,
-                    seed=seed * 7919 + r * 31 + cycle,
-                )
-                scores = strategy.score(ctx)
-                notes[name].extend(n for n in ctx.notes if n not in notes[name])
-                order = acquisition_order(
-                    scores, features[pool], batch=diversity and budget, seed=r
-                )
-                labeled.extend(int(i) for i in pool[order[:budget]])
+            curves = _repeat(data, loop, strategy, head, test, pool_all, r, bar, notes[name])
             for key, values in curves.items():
                 out[name][key].append(values)
     bar.close()
+    minority_idx = data.minority_idx
     return {
         "per_repeat": {
             name: {k: np.asarray(v).T.tolist() for k, v in d.items()} for name, d in out.items()
@@ -171,8 +157,66 @@ def simulate(
         "pool_size": int(len(pool_all)),
         "test_size": int(test.sum()),
         "pool_minority": int(np.isin(labels[pool_all], minority_idx).sum()),
-        "test_minority": int(np.isin(y_test, minority_idx).sum()),
+        "test_minority": int(np.isin(labels[test], minority_idx).sum()),
     }
+
+
+def _test_split(labels: np.ndarray, n_classes: int, test_fraction: float, seed: int) -> np.ndarray:
+    """The test set (a mask), stratified: ``test_fraction`` of every class."""
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(labels), dtype=bool)
+    for c in range(n_classes):
+        members = np.flatnonzero(labels == c)
+        rng.shuffle(members)
+        test[members[: int(round(len(members) * test_fraction))]] = True
+    return test
+
+
+def _repeat(data: _Data, loop: _Loop, strategy, head, test, pool_all, r, bar, notes) -> dict:
+    """One repeat of one strategy: ``init`` random labels (the same start for every
+    strategy), then ``cycles`` rounds of train, evaluate, acquire ``budget``."""
+    rep_rng = np.random.default_rng([loop.seed, r])
+    labeled = list(rep_rng.choice(pool_all, loop.init, replace=False))
+    curves: dict[str, list] = {m: [] for m in (*METRICS, "minority_labeled")}
+    x_test, y_test = data.features[test], data.labels[test]
+    minority_idx, majority_idx = data.minority_idx, data.majority_idx
+    for cycle in range(loop.cycles + 1):
+        lab = np.asarray(labeled)
+        model = fit_head(head, data.features[lab], data.labels[lab], seed=r * 1000 + cycle)
+        predicted = model.probabilities(x_test).argmax(1)
+        for key, value in metrics(y_test, predicted, minority_idx, majority_idx).items():
+            curves[key].append(value)
+        curves["minority_labeled"].append(int(np.isin(data.labels[lab], minority_idx).sum()))
+        bar.update(1)
+        if cycle == loop.cycles:
+            break
+        labeled.extend(_acquire(data, loop, strategy, model, pool_all, lab, r, cycle, notes))
+    return curves
+
+
+def _acquire(data: _Data, loop: _Loop, strategy, model, pool_all, lab, r, cycle, notes) -> list:
+    """The ``budget`` pool samples the strategy picks next (its notes added to ``notes``)."""
+    taken = np.zeros(len(data.labels), dtype=bool)
+    taken[lab] = True
+    pool = pool_all[~taken[pool_all]]
+    pool_features = data.features[pool]
+    ctx = AcquisitionContext(
+        pool_features=pool_features,
+        labeled_features=data.features[lab],
+        labeled_labels=[data.classes[i] for i in data.labels[lab]],
+        probabilities=model.probabilities(pool_features),
+        mc_probabilities=model.mc_probabilities(pool_features, loop.mc_samples, seed=r)
+        if "bald" in strategy.name
+        else None,
+        classes=data.classes,
+        minority=data.minority,
+        seed=loop.seed * 7919 + r * 31 + cycle,
+    )
+    scores = strategy.score(ctx)
+    notes.extend(n for n in ctx.notes if n not in notes)
+    batch = loop.diversity and loop.budget
+    order = acquisition_order(scores, pool_features, batch=batch, seed=r)
+    return [int(i) for i in pool[order[: loop.budget]]]
 
 
 def summarise(per_repeat: dict, init: int, budget: int) -> dict:
@@ -292,20 +336,7 @@ def run(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"simulate-al: error: {exc}", file=sys.stderr)
         return 2
-    wanted = [c.strip() for c in args.minority.split(",") if c.strip()]
-    minority = [c for c in wanted if c in classes]
-    unknown = [c for c in wanted if c not in classes]
-    if unknown:
-        print(
-            f"simulate-al: minority class(es) {unknown} are not in the dataset ({', '.join(classes)})",
-            file=sys.stderr,
-        )
-    if not minority:
-        counts = np.bincount(labels, minlength=len(classes))
-        minority = [classes[int(np.argmin(counts))]]
-        print(
-            f"simulate-al: using the rarest class {minority} as minority instead", file=sys.stderr
-        )
+    minority = _minority(args.minority, classes, labels)
     if len(minority) == len(classes):
         print("simulate-al: error: every class is minority; leave some majority", file=sys.stderr)
         return 2
@@ -330,9 +361,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulate-al: error: {exc}", file=sys.stderr)
         return 2
     summary = summarise(raw["per_repeat"], args.init, args.budget)
-    result = {
+    if args.json:
+        result = _result(args, version, strategies, minority, labels, classes, raw, summary)
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    if args.plot:
+        plot(
+            summary,
+            Path(args.plot),
+            f"AL on {data.name}: minority {', '.join(minority)}, "
+            f"{args.budget} labels/cycle, mean ± SE over {args.repeats} repeats",
+        )
+    _print_last(summary, args.init, args.budget, args.cycles)
+    return 0
+
+
+def _minority(spec: str, classes: list[str], labels: np.ndarray) -> list[str]:
+    """The ``--minority`` classes that are in the dataset; the rarest class when none is."""
+    wanted = [c.strip() for c in spec.split(",") if c.strip()]
+    minority = [c for c in wanted if c in classes]
+    unknown = [c for c in wanted if c not in classes]
+    if unknown:
+        print(
+            f"simulate-al: minority class(es) {unknown} are not in the dataset ({', '.join(classes)})",
+            file=sys.stderr,
+        )
+    if not minority:
+        counts = np.bincount(labels, minlength=len(classes))
+        minority = [classes[int(np.argmin(counts))]]
+        print(
+            f"simulate-al: using the rarest class {minority} as minority instead", file=sys.stderr
+        )
+    return minority
+
+
+def _result(args, version, strategies, minority, labels, classes, raw, summary) -> dict:
+    """The ``--json`` file: the set-up, the dataset's split, the summary and the notes."""
+    return {
         "config": {
-            "data": str(data),
+            "data": str(Path(args.data)),
             "model": args.model,
             "model_version": version,
             "strategies": strategies,
@@ -355,24 +422,16 @@ def run(args: argparse.Namespace) -> int:
         },
         "summary": summary,
         "notes": raw["notes"],
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    if args.plot:
-        plot(
-            summary,
-            Path(args.plot),
-            f"AL on {data.name}: minority {', '.join(minority)}, "
-            f"{args.budget} labels/cycle, mean ± SE over {args.repeats} repeats",
-        )
-    last = {name: rows[-1] for name, rows in summary.items()}
-    print(f"after {args.cycles} cycles ({args.init + args.cycles * args.budget} labels):")
-    for name, row in last.items():
+
+
+def _print_last(summary: dict, init: int, budget: int, cycles: int) -> None:
+    print(f"after {cycles} cycles ({init + cycles * budget} labels):")
+    for name, rows in summary.items():
+        row = rows[-1]
         print(
             f"  {name:<16} minority P {row['minority_precision']['mean']:.3f} "
             f"R {row['minority_recall']['mean']:.3f} (±{row['minority_recall']['se']:.3f})  "
             f"majority P {row['majority_precision']['mean']:.3f} R {row['majority_recall']['mean']:.3f}  "
             f"acc {row['accuracy']['mean']:.3f}  minority labeled {row['minority_labeled']['mean']:.0f}"
         )
-    return 0

@@ -247,30 +247,8 @@ def load_dataset(root: str | Path, verify: bool = True) -> Dataset:
             log.warning("skipping %s: not in a class folder (images/<class>/)", path)
             skipped.append(path)
     for class_dir in sorted(p for p in images_dir.iterdir() if p.is_dir()):
-        if class_dir.name.startswith("."):
-            continue
-        label = class_dir.name
-        for path in sorted(class_dir.rglob("*")):
-            if not path.is_file() or path.name.startswith("."):
-                continue
-            if not is_image_file(path):
-                log.warning("skipping %s: not an image file", path)
-                skipped.append(path)
-                continue
-            if verify and not _readable(path):
-                log.warning("skipping %s: unreadable image", path)
-                skipped.append(path)
-                continue
-            key = (label, path.relative_to(class_dir).with_suffix(""))
-            mask = masks.get(key)
-            if mask is not None and verify and not _readable(mask):
-                log.warning("ignoring unreadable mask %s", mask)
-                mask = None
-            fg = foregrounds.get(key)
-            if fg is not None and verify and not _readable(fg):
-                log.warning("ignoring unreadable foreground mask %s", fg)
-                fg = None
-            samples.append(Sample(path, label, mask, fg))
+        if not class_dir.name.startswith("."):
+            samples += _class_samples(class_dir, masks, foregrounds, verify, skipped)
 
     if not samples:
         extra = f" ({len(skipped)} file(s) skipped as unreadable or not images)" if skipped else ""
@@ -281,6 +259,43 @@ def load_dataset(root: str | Path, verify: bool = True) -> Dataset:
     return Dataset(
         root=root, samples=samples, classes=classes, skipped=len(skipped), skipped_files=skipped
     )
+
+
+def _class_samples(
+    class_dir: Path,
+    masks: dict,
+    foregrounds: dict,
+    verify: bool,
+    skipped: list[Path],
+) -> list[Sample]:
+    """The samples of one ``images/<class>/`` folder, with their masks; what is skipped is
+    added to ``skipped``."""
+    label = class_dir.name
+    samples = []
+    for path in sorted(class_dir.rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if not is_image_file(path):
+            log.warning("skipping %s: not an image file", path)
+            skipped.append(path)
+            continue
+        if verify and not _readable(path):
+            log.warning("skipping %s: unreadable image", path)
+            skipped.append(path)
+            continue
+        key = (label, path.relative_to(class_dir).with_suffix(""))
+        mask = _companion(masks.get(key), verify, "mask")
+        fg = _companion(foregrounds.get(key), verify, "foreground mask")
+        samples.append(Sample(path, label, mask, fg))
+    return samples
+
+
+def _companion(path: Path | None, verify: bool, what: str) -> Path | None:
+    """A sample's mask file, or None when there is none or (``verify``) it is unreadable."""
+    if path is not None and verify and not _readable(path):
+        log.warning("ignoring unreadable %s %s", what, path)
+        return None
+    return path
 
 
 def open_image(path: str | Path) -> Image.Image:

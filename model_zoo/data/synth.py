@@ -22,6 +22,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -160,14 +161,27 @@ def _save_png(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path, format="PNG", compress_level=3)
 
 
-def _write_one(job: tuple[str, str, int, int, int, bool, str]) -> None:
-    out, cls, index, seed, size, scenes, name = job
-    root = Path(out)
-    image, mask, fg = render_sample(cls, sample_rng(seed, cls, index), size=size, scenes=scenes)
-    _save_png(root / "images" / cls / f"{name}.png", image)
-    _save_png(root / "masks" / cls / f"{name}.png", (mask.astype(np.uint8) * 255))
+@dataclass(frozen=True)
+class _SampleJob:
+    """One image to render and write (picklable: worker processes take them)."""
+
+    out: str
+    cls: str
+    index: int
+    seed: int
+    size: int
+    scenes: bool
+    name: str
+
+
+def _write_one(job: _SampleJob) -> None:
+    root = Path(job.out)
+    rng = sample_rng(job.seed, job.cls, job.index)
+    image, mask, fg = render_sample(job.cls, rng, size=job.size, scenes=job.scenes)
+    _save_png(root / "images" / job.cls / f"{job.name}.png", image)
+    _save_png(root / "masks" / job.cls / f"{job.name}.png", (mask.astype(np.uint8) * 255))
     if fg is not None:
-        _save_png(root / "foreground" / cls / f"{name}.png", (fg.astype(np.uint8) * 255))
+        _save_png(root / "foreground" / job.cls / f"{job.name}.png", (fg.astype(np.uint8) * 255))
 
 
 def _remove_previous(root: Path) -> None:
@@ -216,10 +230,9 @@ def generate_dataset(
     smaller ``n`` leaves no stale images.  ``workers`` > 1 renders in worker processes (same
     bytes as with one).
     """
-    n = int(n)
+    n, size = int(n), int(size)
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    size = int(size)
     if size < 16:
         raise ValueError(f"size must be at least 16, got {size}")
     class_list = parse_classes(classes)
@@ -230,33 +243,7 @@ def generate_dataset(
     if image_url_prefix is None:
         image_url_prefix = f"{_IMAGE_URL_ROOT}{root.resolve().name}/"
     _remove_previous(root)
-    for cls in class_list:
-        if counts[cls]:
-            (root / "images" / cls).mkdir(parents=True, exist_ok=True)
-            (root / "masks" / cls).mkdir(parents=True, exist_ok=True)
-            if scenes:
-                (root / "foreground" / cls).mkdir(parents=True, exist_ok=True)
-
-    jobs = []
-    samples = []
-    tasks = []
-    for cls in class_list:
-        for i in range(counts[cls]):
-            name = sample_name(cls, seed, i)
-            jobs.append((str(root), cls, i, int(seed), size, bool(scenes), name))
-            image_rel = f"images/{cls}/{name}.png"
-            entry = {
-                "name": name,
-                "class": cls,
-                "index": i,
-                "image": image_rel,
-                "mask": f"masks/{cls}/{name}.png",
-            }
-            if scenes:
-                entry["foreground"] = f"foreground/{cls}/{name}.png"
-            samples.append(entry)
-            tasks.append({"data": {"image": image_url_prefix + image_rel, "class": cls}})
-
+    jobs, samples, tasks = _plan(root, class_list, counts, seed, size, scenes, image_url_prefix)
     manifest = {
         "generator": "model_zoo.data.synth",
         "format_version": FORMAT_VERSION,
@@ -270,27 +257,81 @@ def generate_dataset(
         "weights": {c: round(weights[c], 6) for c in class_list},
         "counts": counts,
         "image_url_prefix": image_url_prefix,
-        "layout": {
-            "images": "images/<class>/<name>.png",
-            "masks": "masks/<class>/<name>.png (0/255, empty for no_defect)",
-            **(
-                {"foreground": "foreground/<class>/<name>.png (0/255 structure mask)"}
-                if scenes
-                else {}
-            ),
-            "tasks": "tasks.json",
-        },
+        "layout": _layout(scenes),
         "samples": samples,
     }
-    # The manifest is written first (incomplete), so that an interrupted run still lists its
-    # files for the next run to clean up; tasks.json only once every image is there.
+    _write_files(root, jobs, manifest, tasks, workers, progress)
+    return manifest
+
+
+def _plan(
+    root: Path,
+    class_list: list[str],
+    counts: dict[str, int],
+    seed: int,
+    size: int,
+    scenes: bool,
+    image_url_prefix: str,
+) -> tuple[list[_SampleJob], list[dict], list[dict]]:
+    """(the images to write, their manifest entries, their Label Studio tasks); makes the
+    class folders."""
+    jobs, samples, tasks = [], [], []
+    for cls in class_list:
+        if counts[cls]:
+            for folder in ("images", "masks", *(("foreground",) if scenes else ())):
+                (root / folder / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(counts[cls]):
+            name = sample_name(cls, seed, i)
+            job = _SampleJob(str(root), cls, i, int(seed), size, bool(scenes), name)
+            jobs.append(job)
+            samples.append(_sample_entry(job))
+            tasks.append({"data": {"image": image_url_prefix + samples[-1]["image"], "class": cls}})
+    return jobs, samples, tasks
+
+
+def _sample_entry(job: _SampleJob) -> dict:
+    """The manifest's line for one sample: its files, relative to the dataset folder."""
+    entry = {
+        "name": job.name,
+        "class": job.cls,
+        "index": job.index,
+        "image": f"images/{job.cls}/{job.name}.png",
+        "mask": f"masks/{job.cls}/{job.name}.png",
+    }
+    if job.scenes:
+        entry["foreground"] = f"foreground/{job.cls}/{job.name}.png"
+    return entry
+
+
+def _layout(scenes: bool) -> dict[str, str]:
+    return {
+        "images": "images/<class>/<name>.png",
+        "masks": "masks/<class>/<name>.png (0/255, empty for no_defect)",
+        **(
+            {"foreground": "foreground/<class>/<name>.png (0/255 structure mask)"} if scenes else {}
+        ),
+        "tasks": "tasks.json",
+    }
+
+
+def _write_files(
+    root: Path,
+    jobs: list[_SampleJob],
+    manifest: dict,
+    tasks: list[dict],
+    workers: int,
+    progress: bool,
+) -> None:
+    """Render and write every image (in ``workers`` processes when more than one), then the
+    manifest and the tasks. The manifest is written first too (incomplete), so that an
+    interrupted run still lists its files for the next run to clean up; tasks.json only once
+    every image is there."""
+    from tqdm import tqdm
+
     (root / "tasks.json").unlink(missing_ok=True)
     (root / "manifest.json").write_text(
         json.dumps({**manifest, "complete": False}, indent=1) + "\n"
     )
-
-    from tqdm import tqdm
-
     bar = tqdm(total=len(jobs), desc="synth", unit="img", disable=not progress, file=sys.stderr)
     try:
         if workers > 1 and len(jobs) > 1:
@@ -305,8 +346,6 @@ def generate_dataset(
                 bar.update(1)
     finally:
         bar.close()
-
     manifest["complete"] = True
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     (root / "tasks.json").write_text(json.dumps(tasks, indent=1) + "\n")
-    return manifest

@@ -61,62 +61,75 @@ def parse_imbalance(spec: str | None, classes: Sequence[str]) -> dict[str, float
     if not classes:
         raise ValueError("no classes selected")
     text = (spec or "uniform").strip()
+    uniform = {c: 1.0 / len(classes) for c in classes}
     if text.lower() == "uniform":
-        return {c: 1.0 / len(classes) for c in classes}
-
-    def check(names: list[str]) -> None:
-        for c in names:
-            if c not in classes:
-                where = (
-                    "is not a known class" if c not in DEFECT_CLASSES else "is not among --classes"
-                )
-                raise ValueError(f"--imbalance {text!r}: {c!r} {where} ({', '.join(classes)})")
-
+        return uniform
     if text.lower().startswith("rare:"):
-        body = text[5:]
-        if body.count("=") != 1:
-            raise ValueError(
-                f"--imbalance {text!r}: expected rare:CLASS[,CLASS]=FRACTION; {_IMBALANCE_HELP}"
-            )
-        names_text, frac_text = body.split("=")
-        rare = [c.strip() for c in names_text.split(",") if c.strip()]
-        if not rare:
-            raise ValueError(f"--imbalance {text!r}: no class before '='; {_IMBALANCE_HELP}")
-        check(rare)
-        frac = _fraction(frac_text.strip(), f"--imbalance {text!r}")
-        if frac > 1:
-            raise ValueError(f"--imbalance {text!r}: the fraction must be between 0 and 1")
-        others = [c for c in classes if c not in rare]
-        weights = dict.fromkeys(classes, 0.0)
-        if not others:  # all classes are "rare": nothing to be rare against
-            return {c: 1.0 / len(classes) for c in classes}
-        for c in rare:
-            weights[c] = frac / len(set(rare))
-        for c in others:
-            weights[c] = (1.0 - frac) / len(others)
+        weights = _rare_weights(text, classes)
+        if weights is None:  # all classes are "rare": nothing to be rare against
+            return uniform
     else:
-        weights = dict.fromkeys(classes, 0.0)
-        seen: set[str] = set()
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if part.count("=") != 1:
-                raise ValueError(
-                    f"--imbalance {text!r}: {part!r} is not CLASS=WEIGHT; {_IMBALANCE_HELP}"
-                )
-            name, value = (p.strip() for p in part.split("="))
-            check([name])
-            if name in seen:
-                raise ValueError(f"--imbalance {text!r}: {name!r} is given twice")
-            seen.add(name)
-            weights[name] = _fraction(value, f"--imbalance {text!r}")
-        if not seen:
-            raise ValueError(f"--imbalance {text!r} is empty; {_IMBALANCE_HELP}")
+        weights = _explicit_weights(text, classes)
     total = sum(weights.values())
     if total <= 0:
         raise ValueError(f"--imbalance {text!r}: all weights are zero")
     return {c: w / total for c, w in weights.items()}
+
+
+def _check_names(text: str, names: list[str], classes: list[str]) -> None:
+    for c in names:
+        if c not in classes:
+            where = "is not a known class" if c not in DEFECT_CLASSES else "is not among --classes"
+            raise ValueError(f"--imbalance {text!r}: {c!r} {where} ({', '.join(classes)})")
+
+
+def _rare_weights(text: str, classes: list[str]) -> dict[str, float] | None:
+    """``rare:A,B=F``: A and B share F, the other classes 1 - F; None when all are rare."""
+    body = text[5:]
+    if body.count("=") != 1:
+        raise ValueError(
+            f"--imbalance {text!r}: expected rare:CLASS[,CLASS]=FRACTION; {_IMBALANCE_HELP}"
+        )
+    names_text, frac_text = body.split("=")
+    rare = [c.strip() for c in names_text.split(",") if c.strip()]
+    if not rare:
+        raise ValueError(f"--imbalance {text!r}: no class before '='; {_IMBALANCE_HELP}")
+    _check_names(text, rare, classes)
+    frac = _fraction(frac_text.strip(), f"--imbalance {text!r}")
+    if frac > 1:
+        raise ValueError(f"--imbalance {text!r}: the fraction must be between 0 and 1")
+    others = [c for c in classes if c not in rare]
+    if not others:
+        return None
+    weights = dict.fromkeys(classes, 0.0)
+    for c in rare:
+        weights[c] = frac / len(set(rare))
+    for c in others:
+        weights[c] = (1.0 - frac) / len(others)
+    return weights
+
+
+def _explicit_weights(text: str, classes: list[str]) -> dict[str, float]:
+    """``A=0.3,B=0.5``: the weights given; classes not named get 0."""
+    weights = dict.fromkeys(classes, 0.0)
+    seen: set[str] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part.count("=") != 1:
+            raise ValueError(
+                f"--imbalance {text!r}: {part!r} is not CLASS=WEIGHT; {_IMBALANCE_HELP}"
+            )
+        name, value = (p.strip() for p in part.split("="))
+        _check_names(text, [name], classes)
+        if name in seen:
+            raise ValueError(f"--imbalance {text!r}: {name!r} is given twice")
+        seen.add(name)
+        weights[name] = _fraction(value, f"--imbalance {text!r}")
+    if not seen:
+        raise ValueError(f"--imbalance {text!r} is empty; {_IMBALANCE_HELP}")
+    return weights
 
 
 def allocate_counts(n: int, weights: dict[str, float]) -> dict[str, int]:

@@ -24,6 +24,7 @@ from model_zoo.data.synth_noise import (
     _noise,
     _noise1d,
     _pick_center,
+    _random_patch,
     _shift,
     _smoothstep,
 )
@@ -221,45 +222,13 @@ def _net_crack(
 ) -> np.ndarray:
     """Map cracking: cell walls of a warped Voronoi diagram over an irregular region."""
     h, w = rgb.shape[:2]
-    size = min(h, w)
-    cell = size * rng.uniform(0.09, 0.2)
-    yy, xx = _grid(h, w)
-    warp = F32(cell * rng.uniform(0.1, 0.22))
-    jag = F32(rng.uniform(0.2, 0.45))
-    py = (
-        yy
-        + _noise(rng, h, w, beta=3.0, res=4) * warp
-        + _noise(rng, h, w, beta=2.0, cutoff=0.12) * jag * F32(2)
-    )
-    px = (
-        xx
-        + _noise(rng, h, w, beta=3.0, res=4) * warp
-        + _noise(rng, h, w, beta=2.0, cutoff=0.12) * jag * F32(2)
-    )
-    lab = _voronoi_labels(rng, py, px, cell)
-    drop = rng.random(4096) < rng.uniform(0.0, 0.25)  # some cell walls stay uncracked
-    centre = np.zeros((h, w), bool)
-    for a, b, view in (
-        (lab[:-1, :], lab[1:, :], centre[:-1, :]),
-        (lab[:, :-1], lab[:, 1:], centre[:, :-1]),
-    ):
-        key = (np.minimum(a, b) * 7919 + np.maximum(a, b) * 104729) % 4096
-        view |= (a != b) & ~drop[key]
+    centre = _cell_walls(rng, h, w)
     if rng.random() < 0.3:
         fade = np.ones((h, w), F32)
     else:
-        cy, cx = _pick_center(rng, h, w, region_dist, 0.2 * size)
-        r = size * rng.uniform(0.3, 0.55)
-        _, field = _blob(
-            rng,
-            h,
-            w,
-            (cy, cx),
-            (r * rng.uniform(0.7, 1.0), r),
-            rng.uniform(0, math.pi),
-            0.25,
-            0.0,
-            largest=False,
+        size = min(h, w)
+        field, _, _ = _random_patch(
+            rng, h, w, region_dist, 0.2 * size, (0.3, 0.55), (0.7, 1.0), 0.25, 0.0
         )
         fade = _smoothstep(1.0, 0.8, field)
     if region_dist is not None:
@@ -283,6 +252,34 @@ def _net_crack(
     return canvas.render(rgb, soft=0.6)
 
 
+def _cell_walls(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """The walls between the cells of a warped, jagged Voronoi diagram, some left out."""
+    cell = min(h, w) * rng.uniform(0.09, 0.2)
+    yy, xx = _grid(h, w)
+    warp = F32(cell * rng.uniform(0.1, 0.22))
+    jag = F32(rng.uniform(0.2, 0.45))
+    py = (
+        yy
+        + _noise(rng, h, w, beta=3.0, res=4) * warp
+        + _noise(rng, h, w, beta=2.0, cutoff=0.12) * jag * F32(2)
+    )
+    px = (
+        xx
+        + _noise(rng, h, w, beta=3.0, res=4) * warp
+        + _noise(rng, h, w, beta=2.0, cutoff=0.12) * jag * F32(2)
+    )
+    lab = _voronoi_labels(rng, py, px, cell)
+    drop = rng.random(4096) < rng.uniform(0.0, 0.25)  # some cell walls stay uncracked
+    centre = np.zeros((h, w), bool)
+    for a, b, view in (
+        (lab[:-1, :], lab[1:, :], centre[:-1, :]),
+        (lab[:, :-1], lab[:, 1:], centre[:, :-1]),
+    ):
+        key = (np.minimum(a, b) * 7919 + np.maximum(a, b) * 104729) % 4096
+        view |= (a != b) & ~drop[key]
+    return centre
+
+
 def _shade_relief(height: np.ndarray, light: float, strength: float) -> np.ndarray:
     gy, gx = np.gradient(height)
     return (gx * F32(math.cos(light)) + gy * F32(math.sin(light))) * F32(strength)
@@ -297,28 +294,7 @@ def _spall(
 ) -> tuple[np.ndarray, float, tuple[float, float]]:
     """A spalled area (concrete broken off).  Returns (mask, long-axis angle, centre)."""
     h, w = rgb.shape[:2]
-    size = min(h, w)
-    if elongated:  # along a bar: mostly horizontal or vertical
-        r = size * rng.uniform(0.2, 0.34)
-        angle = float(rng.choice([0.0, math.pi / 2])) + rng.normal(0, 0.12)
-        radii = (r * rng.uniform(0.5, 0.8), r)
-    else:
-        r = size * rng.uniform(0.15, 0.33)
-        angle = rng.uniform(0, math.pi)
-        radii = (r * rng.uniform(0.55, 1.0), r)
-    cy, cx = _pick_center(rng, h, w, region_dist, 0.6 * radii[0])
-    mask, _ = _blob(
-        rng,
-        h,
-        w,
-        (cy, cx),
-        radii,
-        angle,
-        roughness=rng.uniform(0.18, 0.35),
-        edge=rng.uniform(0.03, 0.08),
-    )
-    if region_dist is not None:
-        mask &= region_dist > 0
+    mask, angle, (cy, cx) = _spall_outline(rng, h, w, region_dist, elongated)
     inside = _inside_distance(mask)
     rim = F32(rng.uniform(2.0, 5.0) * max(scale, 0.6))
     depth = np.minimum(inside / rim, F32(1.0)) ** F32(0.7)
@@ -328,18 +304,8 @@ def _spall(
     rough = _noise(rng, h, w, beta=1.6, cutoff=0.35)
     height = (stones * F32(2.0) + rough * F32(0.5)) * depth
     light = rng.uniform(0, 2 * math.pi)
-    ly, lx = math.sin(light), math.cos(light)  # direction towards the light
     shade = _shade_relief(height, light, rng.uniform(0.08, 0.14))
-    # the wall on the light's side casts a shadow into the cavity; the far wall is lit
-    reach = max(2, int(round(rim * rng.uniform(0.8, 1.6))))
-    shadow = np.zeros((h, w), F32)
-    lit = np.zeros((h, w), F32)
-    for k in range(1, reach + 1):
-        dy, dx = int(round(-ly * k)), int(round(-lx * k))
-        shadow += ~_shift(mask, dy, dx, False)  # neighbour towards the light is outside
-        lit += ~_shift(mask, -dy, -dx, False)
-    shadow = np.clip(shadow / F32(reach) * F32(1.5), 0, 1) * mask
-    lit = np.clip(lit / F32(reach) * F32(1.5), 0, 1) * mask
+    shadow, lit = _cavity_light(rng, mask, light, rim)
     lum = rgb.mean(axis=-1)
     # the cavity is darker (shade, dirt) or, less often, lighter (fresh fracture)
     tone = F32(rng.uniform(0.07, 0.22) * (-1 if rng.random() < 0.8 else 0.6))
@@ -360,13 +326,55 @@ def _spall(
     )
     inner += F32(rng.uniform(0.05, 0.12)) * lit * (F32(1.0) - shadow)
     warm = F32(rng.uniform(0.0, 0.05))
-    target = np.empty((h, w, 3), F32)
-    target[..., 0] = inner * (F32(1.0) + warm)
-    target[..., 1] = inner
-    target[..., 2] = inner * (F32(1.0) - warm)
+    target = np.stack([inner * (F32(1.0) + warm), inner, inner * (F32(1.0) - warm)], axis=-1)
     alpha = np.minimum(inside / F32(1.2), F32(1.0))
     _blend(rgb, np.clip(target, 0.0, 1.0), alpha)
     return mask, angle, (cy, cx)
+
+
+def _spall_outline(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    region_dist: np.ndarray | None,
+    elongated: bool,
+) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """(mask, long-axis angle, centre) of the broken-off area; ``elongated``: along a bar,
+    mostly horizontal or vertical."""
+    size = min(h, w)
+    if elongated:
+        r = size * rng.uniform(0.2, 0.34)
+        angle = float(rng.choice([0.0, math.pi / 2])) + rng.normal(0, 0.12)
+        radii = (r * rng.uniform(0.5, 0.8), r)
+    else:
+        r = size * rng.uniform(0.15, 0.33)
+        angle = rng.uniform(0, math.pi)
+        radii = (r * rng.uniform(0.55, 1.0), r)
+    cy, cx = _pick_center(rng, h, w, region_dist, 0.6 * radii[0])
+    roughness, edge = rng.uniform(0.18, 0.35), rng.uniform(0.03, 0.08)
+    mask, _ = _blob(rng, h, w, (cy, cx), radii, angle, roughness=roughness, edge=edge)
+    if region_dist is not None:
+        mask &= region_dist > 0
+    return mask, angle, (cy, cx)
+
+
+def _cavity_light(
+    rng: np.random.Generator, mask: np.ndarray, light: float, rim: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(shadow, lit) in the cavity: the wall on the light's side casts a shadow into it; the
+    far wall is lit."""
+    h, w = mask.shape
+    ly, lx = math.sin(light), math.cos(light)  # direction towards the light
+    reach = max(2, int(round(rim * rng.uniform(0.8, 1.6))))
+    shadow = np.zeros((h, w), F32)
+    lit = np.zeros((h, w), F32)
+    for k in range(1, reach + 1):
+        dy, dx = int(round(-ly * k)), int(round(-lx * k))
+        shadow += ~_shift(mask, dy, dx, False)  # neighbour towards the light is outside
+        lit += ~_shift(mask, -dy, -dx, False)
+    shadow = np.clip(shadow / F32(reach) * F32(1.5), 0, 1) * mask
+    lit = np.clip(lit / F32(reach) * F32(1.5), 0, 1) * mask
+    return shadow, lit
 
 
 def _spalling(

@@ -20,8 +20,10 @@ from model_zoo.data.synth_noise import (
     _noise,
     _noise1d,
     _pick_center,
+    _random_patch,
     _smoothstep,
     _soft_mask,
+    _stain_alpha,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -129,57 +131,10 @@ def _rust(
     """Orange-brown stains with run-off streaks below their sources (spots, or a row of spots
     along a corroding bar or a crack)."""
     h, w = rgb.shape[:2]
-    size = min(h, w)
-    field = np.zeros((h, w), F32)
-    core = np.zeros((h, w), F32)
-    cy, cx = _pick_center(rng, h, w, region_dist, 0.12 * size)
-    cy = min(cy, h * rng.uniform(0.2, 0.6))  # sources in the upper part, run-off below
-    if rng.random() < 0.35:  # a row of sources along a bar / crack
-        n = int(rng.integers(3, 7))
-        ang = rng.normal(0, 0.15)
-        span = size * rng.uniform(0.3, 0.7)
-        ts = np.sort(rng.uniform(-0.5, 0.5, n)) * span
-        sources = [(cy + t * math.sin(ang), cx + t * math.cos(ang)) for t in ts]
-        radius = (0.012, 0.035)
-    else:
-        sources = [(cy, cx)]
-        for _ in range(int(rng.integers(0, 3))):
-            sources.append(_pick_center(rng, h, w, region_dist, 0.12 * size))
-        radius = (0.02, 0.06)
-    shared = (_noise(rng, h, w, beta=3.0, res=4), _noise(rng, h, w, beta=2.0, cutoff=0.25))
-    for sy, sx in sources:
-        sy = min(sy, h * 0.75)
-        r = size * rng.uniform(*radius)
-        ry = r * rng.uniform(0.5, 1.0)
-        _, fb = _blob(
-            rng,
-            h,
-            w,
-            (sy, sx),
-            (ry, r),
-            rng.normal(0, 0.3),
-            0.45,
-            0.15,
-            noises=shared,
-            largest=False,
-        )
-        c = _smoothstep(1.4, 0.5, fb)
-        drip = _drip(
-            rng,
-            h,
-            w,
-            sx,
-            sy,
-            r * rng.uniform(0.8, 1.6),
-            size * rng.uniform(0.25, 0.8),
-            rng.uniform(0.8, 2.5),
-        )
-        core = np.maximum(core, c)
-        field = np.maximum(field, np.maximum(c, drip * F32(rng.uniform(0.8, 1.0))))
+    sources, radius = _rust_sources(rng, h, w, region_dist)
+    field, core = _rust_field(rng, h, w, sources, radius)
     texture = F32(0.8) + F32(0.2) * _noise(rng, h, w, beta=1.6, cutoff=0.3, stretch=(4.0, 1.0))
-    alpha = np.clip(field * texture * F32(rng.uniform(0.8, 0.95)), 0, 0.92)
-    if region_dist is not None:
-        alpha *= region_dist > 0
+    alpha = _stain_alpha(rng, field, texture, region_dist, 0.92)
     palette = np.array(
         [[0.62, 0.33, 0.12], [0.48, 0.23, 0.09], [0.56, 0.26, 0.12], [0.68, 0.40, 0.16]], F32
     )
@@ -191,63 +146,67 @@ def _rust(
     return _soft_mask(alpha, 0.3)
 
 
+def _rust_sources(
+    rng: np.random.Generator, h: int, w: int, region_dist: np.ndarray | None
+) -> tuple[list[tuple[float, float]], tuple[float, float]]:
+    """Where the rust comes from (in the upper part, run-off below) and the range of the
+    sources' radii (a fraction of the image side)."""
+    size = min(h, w)
+    cy, cx = _pick_center(rng, h, w, region_dist, 0.12 * size)
+    cy = min(cy, h * rng.uniform(0.2, 0.6))
+    if rng.random() < 0.35:  # a row of sources along a bar / crack
+        n = int(rng.integers(3, 7))
+        ang = rng.normal(0, 0.15)
+        span = size * rng.uniform(0.3, 0.7)
+        ts = np.sort(rng.uniform(-0.5, 0.5, n)) * span
+        return [(cy + t * math.sin(ang), cx + t * math.cos(ang)) for t in ts], (0.012, 0.035)
+    sources = [(cy, cx)]
+    for _ in range(int(rng.integers(0, 3))):
+        sources.append(_pick_center(rng, h, w, region_dist, 0.12 * size))
+    return sources, (0.02, 0.06)
+
+
+def _rust_field(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    sources: list[tuple[float, float]],
+    radius: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(stain field, dense cores): a blob per source and its drip."""
+    size = min(h, w)
+    field = np.zeros((h, w), F32)
+    core = np.zeros((h, w), F32)
+    shared = (_noise(rng, h, w, beta=3.0, res=4), _noise(rng, h, w, beta=2.0, cutoff=0.25))
+    for sy, sx in sources:
+        sy = min(sy, h * 0.75)
+        r = size * rng.uniform(*radius)
+        ry = r * rng.uniform(0.5, 1.0)
+        angle = rng.normal(0, 0.3)
+        _, fb = _blob(rng, h, w, (sy, sx), (ry, r), angle, 0.45, 0.15, noises=shared, largest=False)
+        c = _smoothstep(1.4, 0.5, fb)
+        run = r * rng.uniform(0.8, 1.6)
+        drop = size * rng.uniform(0.25, 0.8)
+        drip = _drip(rng, h, w, sx, sy, run, drop, rng.uniform(0.8, 2.5))
+        core = np.maximum(core, c)
+        field = np.maximum(field, np.maximum(c, drip * F32(rng.uniform(0.8, 1.0))))
+    return field, core
+
+
 def _efflorescence(
     rng: np.random.Generator, rgb: np.ndarray, region_dist: np.ndarray | None, scale: float
 ) -> np.ndarray:
     """Whitish, diffuse, streaky deposits: below a joint/crack line or as patches."""
     h, w = rgb.shape[:2]
-    size = min(h, w)
-    yy, xx = _grid(h, w)
     if rng.random() < 0.5:  # along a joint or crack: a wavy line source with run-off below
-        if region_dist is not None:
-            y0, _ = _pick_center(rng, h, w, region_dist, 0.15 * size)
-        else:
-            y0 = rng.uniform(0.12, 0.55) * h
-        line = F32(y0) + _noise1d(rng, w, w / 6.0) * F32(rng.uniform(2, 8))
-        xa, xb = sorted(rng.uniform(-0.2, 1.2, 2) * w)
-        xa, xb = min(xa, 0.5 * w), max(xb, 0.5 * w)
-        if xb - xa < 0.4 * w:
-            xa, xb = xa - 0.2 * w, xb + 0.2 * w
-        ramp = _smoothstep(xa, xa + 0.12 * w, xx) * _smoothstep(xb, xb - 0.12 * w, xx)
-        shape = F32(0.3) + F32(0.7) * _smoothstep(-1.2, 1.2, _noise1d(rng, w, rng.uniform(1, 4)))
-        lens = F32(size * rng.uniform(0.15, 0.5)) * shape
-        dy = yy - line[None, :]
-        fall = np.where(
-            dy >= 0,
-            np.exp(-np.maximum(dy, 0) / lens[None, :]),
-            np.exp(np.minimum(dy, 0) / F32(rng.uniform(2, 6))),
-        )
-        field = fall * ramp * (F32(0.5) + F32(0.5) * shape[None, :])
+        field = _line_deposit(rng, h, w, region_dist)
     else:  # diffuse patches with streaks
-        field = np.zeros((h, w), F32)
-        shared = (_noise(rng, h, w, beta=3.0, res=4), _noise(rng, h, w, beta=2.0, cutoff=0.25))
-        for _ in range(int(rng.integers(1, 3))):
-            cy, cx = _pick_center(rng, h, w, region_dist, 0.15 * size)
-            r = size * rng.uniform(0.1, 0.25)
-            _, fb = _blob(
-                rng,
-                h,
-                w,
-                (cy, cx),
-                (r * rng.uniform(0.5, 1.0), r),
-                rng.uniform(0, math.pi),
-                0.45,
-                0.12,
-                noises=shared,
-                largest=False,
-            )
-            patch = _smoothstep(1.4, 0.6, fb)
-            drip = _drip(
-                rng, h, w, cx, cy, r * 0.8, size * rng.uniform(0.2, 0.5), rng.uniform(1.0, 3.0)
-            )
-            field = np.maximum(field, np.maximum(patch, drip * F32(0.8)))
+        field = _patch_deposits(rng, h, w, region_dist)
     field /= max(float(field.max()), 1e-6)
     streaks = _noise(rng, h, w, beta=1.5, stretch=(6.0, 1.0))  # vertical streakiness
     crystals = _noise(rng, h, w, beta=0.8, cutoff=0.3)
     texture = np.clip(F32(0.75) + F32(0.2) * streaks + F32(0.12) * crystals, 0.2, 1.2)
-    alpha = np.clip(field * texture * F32(rng.uniform(0.8, 0.95)), 0, 0.95)
-    if region_dist is not None:
-        alpha *= region_dist > 0
+    alpha = _stain_alpha(rng, field, texture, region_dist, 0.95)
     # salt deposits: white, brighter than the surface whatever its tone
     lum = rgb.mean(axis=-1, keepdims=True)
     white = np.clip(lum * F32(0.25) + F32(rng.uniform(0.75, 0.85)), 0, 1) * np.array(
@@ -255,6 +214,51 @@ def _efflorescence(
     )
     _blend(rgb, white, alpha)
     return _soft_mask(alpha, 0.3)
+
+
+def _line_deposit(
+    rng: np.random.Generator, h: int, w: int, region_dist: np.ndarray | None
+) -> np.ndarray:
+    """A wavy line source across part of the width, with run-off below it."""
+    size = min(h, w)
+    yy, xx = _grid(h, w)
+    if region_dist is not None:
+        y0, _ = _pick_center(rng, h, w, region_dist, 0.15 * size)
+    else:
+        y0 = rng.uniform(0.12, 0.55) * h
+    line = F32(y0) + _noise1d(rng, w, w / 6.0) * F32(rng.uniform(2, 8))
+    xa, xb = sorted(rng.uniform(-0.2, 1.2, 2) * w)
+    xa, xb = min(xa, 0.5 * w), max(xb, 0.5 * w)
+    if xb - xa < 0.4 * w:
+        xa, xb = xa - 0.2 * w, xb + 0.2 * w
+    ramp = _smoothstep(xa, xa + 0.12 * w, xx) * _smoothstep(xb, xb - 0.12 * w, xx)
+    shape = F32(0.3) + F32(0.7) * _smoothstep(-1.2, 1.2, _noise1d(rng, w, rng.uniform(1, 4)))
+    lens = F32(size * rng.uniform(0.15, 0.5)) * shape
+    dy = yy - line[None, :]
+    fall = np.where(
+        dy >= 0,
+        np.exp(-np.maximum(dy, 0) / lens[None, :]),
+        np.exp(np.minimum(dy, 0) / F32(rng.uniform(2, 6))),
+    )
+    return fall * ramp * (F32(0.5) + F32(0.5) * shape[None, :])
+
+
+def _patch_deposits(
+    rng: np.random.Generator, h: int, w: int, region_dist: np.ndarray | None
+) -> np.ndarray:
+    """One or two diffuse patches, each with a drip below it."""
+    size = min(h, w)
+    field = np.zeros((h, w), F32)
+    shared = (_noise(rng, h, w, beta=3.0, res=4), _noise(rng, h, w, beta=2.0, cutoff=0.25))
+    for _ in range(int(rng.integers(1, 3))):
+        fb, (cy, cx), r = _random_patch(
+            rng, h, w, region_dist, 0.15 * size, (0.1, 0.25), (0.5, 1.0), 0.45, 0.12, shared
+        )
+        patch = _smoothstep(1.4, 0.6, fb)
+        drop = size * rng.uniform(0.2, 0.5)
+        drip = _drip(rng, h, w, cx, cy, r * 0.8, drop, rng.uniform(1.0, 3.0))
+        field = np.maximum(field, np.maximum(patch, drip * F32(0.8)))
+    return field
 
 
 def _algae(

@@ -241,6 +241,46 @@ def _pick_center(
     return h / 2.0, w / 2.0
 
 
+def _random_patch(
+    rng: np.random.Generator,
+    h: int,
+    w: int,
+    region_dist: np.ndarray | None,
+    margin: float,
+    radius: tuple[float, float],
+    aspect: tuple[float, float],
+    roughness: float,
+    edge: float,
+    noises: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, tuple[float, float], float]:
+    """A soft, randomly turned blob at a random point ``margin`` px inside the region: its
+    field (< 1 inside), centre and long radius (``radius``: a range, as a fraction of the image
+    side; ``aspect``: the range of short / long radius)."""
+    cy, cx = _pick_center(rng, h, w, region_dist, margin)
+    r = min(h, w) * rng.uniform(*radius)
+    radii = (r * rng.uniform(*aspect), r)
+    angle = rng.uniform(0, math.pi)
+    _, field = _blob(
+        rng, h, w, (cy, cx), radii, angle, roughness, edge, noises=noises, largest=False
+    )
+    return field, (cy, cx), r
+
+
+def _stain_alpha(
+    rng: np.random.Generator,
+    field: np.ndarray,
+    texture: np.ndarray,
+    region_dist: np.ndarray | None,
+    cap: float,
+) -> np.ndarray:
+    """Opacity of a stain: its field times its texture, at a random strength, at most
+    ``cap``, and only on the region."""
+    alpha = np.clip(field * texture * F32(rng.uniform(0.8, 0.95)), 0, cap)
+    if region_dist is not None:
+        alpha *= region_dist > 0
+    return alpha
+
+
 def _blend(rgb: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
     """In place: rgb = rgb * (1 - alpha) + colour * alpha (colour (3,) or (H, W, 3))."""
     a = alpha[..., None]

@@ -9,13 +9,13 @@ renamed into place, so an interruption leaves the previous checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from model_zoo.storage.atomic import write_dir_atomic
 
 CHECKPOINT = "checkpoint"
 
@@ -44,22 +44,15 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     info: dict[str, Any],
 ) -> Path:
-    final = Path(out) / CHECKPOINT
-    tmp = final.with_name(f".{CHECKPOINT}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in lora_state.items()}, tmp / "lora.safetensors"
-    )
-    tensors, groups = _flatten_optimizer(optimizer)
-    save_file(tensors, tmp / "optimizer.safetensors")
-    (tmp / "state.json").write_text(json.dumps({**info, "param_groups": groups}, indent=1) + "\n")
-    old = final.with_name(f".{CHECKPOINT}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
+    def write(tmp: Path) -> None:
+        lora = {k: v.detach().cpu().contiguous() for k, v in lora_state.items()}
+        save_file(lora, tmp / "lora.safetensors")
+        tensors, groups = _flatten_optimizer(optimizer)
+        save_file(tensors, tmp / "optimizer.safetensors")
+        state = {**info, "param_groups": groups}
+        (tmp / "state.json").write_text(json.dumps(state, indent=1) + "\n")
+
+    return write_dir_atomic(Path(out) / CHECKPOINT, write)
 
 
 def read_checkpoint_info(out: Path) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from model_zoo.interactive.source import (
     DEFAULT_CACHE_BYTES,
     InteractiveMask,
     check_shape,
-    image_key,
+    checked_call,
     to_original_size,
 )
 from model_zoo.interactive.superpixel_grow import grow_blob
@@ -49,10 +49,7 @@ class FallbackSource:
     def segment(
         self, image: Image.Image, prompts: Prompts, key: str | None = None, shape: str | None = None
     ) -> InteractiveMask:
-        check_shape(shape)
-        width, height = image.size
-        prompts.check(width, height)
-        key = key or image_key(image)
+        width, height, key = checked_call(image, prompts, key, shape)
         features = self.cache.get_or_compute((self.name, self.side, key), lambda: self.embed(image))
         union = np.zeros(features.superpixels.shape, dtype=bool)
         shapes = []

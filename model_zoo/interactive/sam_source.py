@@ -25,8 +25,7 @@ from model_zoo.interactive.prompts import Prompts, prompt_groups
 from model_zoo.interactive.source import (
     DEFAULT_CACHE_BYTES,
     InteractiveMask,
-    check_shape,
-    image_key,
+    checked_call,
     to_original_size,
     working_image,
 )
@@ -71,10 +70,7 @@ class SamSource:
     def segment(
         self, image: Image.Image, prompts: Prompts, key: str | None = None, shape: str | None = None
     ) -> InteractiveMask:
-        check_shape(shape)
-        width, height = image.size
-        prompts.check(width, height)
-        key = key or image_key(image)
+        width, height, key = checked_call(image, prompts, key, shape)
         embedding = self.cache.get_or_compute((self.name, key), lambda: self.embed(image))
         groups = prompt_groups(prompts, width, height)
         with self._lock:

@@ -87,3 +87,14 @@ def to_original_size(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 def check_shape(shape: str | None) -> None:
     if shape is not None and shape not in SHAPES:
         raise ValueError(f"unknown shape hint {shape!r}; known: {', '.join(SHAPES)}")
+
+
+def checked_call(
+    image: Image.Image, prompts: Prompts, key: str | None, shape: str | None
+) -> tuple[int, int, str]:
+    """What every ``segment`` call checks first (the shape hint; the prompts lie on the
+    image): ``(width, height, key)``, the key defaulting to :func:`image_key`."""
+    check_shape(shape)
+    width, height = image.size
+    prompts.check(width, height)
+    return width, height, key or image_key(image)

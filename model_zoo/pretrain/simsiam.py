@@ -22,9 +22,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,7 +39,7 @@ from model_zoo.data.dataset import open_image
 from model_zoo.device import resolve_device
 from model_zoo.pretrain.mae import PretrainError, check_out_name, scan_images
 from model_zoo.registry import ZOO
-from model_zoo.storage.atomic import publish_dir, write_atomic
+from model_zoo.storage.atomic import write_atomic, write_dir_atomic
 
 log = logging.getLogger(__name__)
 
@@ -169,15 +166,13 @@ def _resume(path: Path, model, optimizer, config: SimSiamConfig) -> tuple[int, d
 
 def _export(classifier: ImageClassifier, entry_dir: Path, info: dict[str, Any]) -> Path:
     """The base's layout with the new backbone, written beside ``entry_dir`` then renamed."""
-    entry_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{entry_dir.name}.tmp-", dir=entry_dir.parent))
-    try:
-        classifier.model.save_pretrained(staging, safe_serialization=True)
-        classifier.processor.save_pretrained(staging)
-        (staging / RECORD).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        return publish_dir(staging, entry_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    def write(folder: Path) -> None:
+        classifier.model.save_pretrained(folder, safe_serialization=True)
+        classifier.processor.save_pretrained(folder)
+        (folder / RECORD).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    return write_dir_atomic(entry_dir, write)
 
 
 @torch.no_grad()
@@ -191,13 +186,70 @@ def representation_std(model: SimSiam, batch: torch.Tensor) -> float:
     return float(nn.functional.normalize(z, dim=1).std(dim=0).mean())
 
 
+@dataclass
+class _Run:
+    """What the training loop needs: the model and its optimiser, the images, the plan."""
+
+    model: SimSiam
+    optimizer: torch.optim.Optimizer
+    images: list[Image.Image]
+    views: Any
+    device: torch.device
+    batch: int
+    steps_per_epoch: int
+    total: int
+    checkpoint: Path
+    config: SimSiamConfig
+
+
+def _train(run: _Run, step: int, history: dict) -> None:
+    """SimSiam steps from ``step`` to ``run.total``: symmetric negative cosine loss of each
+    view's prediction against the other's (detached) projection; a checkpoint every
+    ``checkpoint_every`` steps and at the end; per-epoch loss and collapse check in ``history``."""
+    from lightly.loss import NegativeCosineSimilarity
+    from tqdm.auto import tqdm
+
+    loss_fn, config = NegativeCosineSimilarity(), run.config
+    schedule = warmup_cosine(run.optimizer, run.total, 0.05)
+    for _ in range(step):
+        schedule.step()
+    generator = np.random.default_rng(config.seed + step)
+    bar = tqdm(
+        total=run.total, initial=step, desc="simsiam", unit="step", disable=not config.progress
+    )
+    run.model.train()
+    epoch_loss: list[float] = []
+    while step < run.total:
+        order = generator.permutation(len(run.images))
+        for start in range(0, run.steps_per_epoch * run.batch, run.batch):
+            pairs = [run.views(run.images[i]) for i in order[start : start + run.batch]]
+            x0 = torch.stack([a for a, _ in pairs]).to(run.device)
+            x1 = torch.stack([b for _, b in pairs]).to(run.device)
+            (z0, p0), (z1, p1) = run.model(x0), run.model(x1)
+            loss = 0.5 * (loss_fn(z0, p1) + loss_fn(z1, p0))
+            run.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            run.optimizer.step()
+            schedule.step()
+            step += 1
+            epoch_loss.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=round(epoch_loss[-1], 4))
+            if step % run.steps_per_epoch == 0:
+                history["epoch_losses"].append(float(np.mean(epoch_loss)))
+                history["representation_std"].append(representation_std(run.model, x0))
+                epoch_loss = []
+            if step % max(1, config.checkpoint_every) == 0 or step == run.total:
+                _checkpoint(run.checkpoint, run.model, run.optimizer, step, config, history)
+            if step >= run.total:
+                break
+    bar.close()
+
+
 def pretrain_simsiam(
     images_dir: str | os.PathLike, config: SimSiamConfig, *, model_dir: Path
 ) -> SimSiamResult:
     """Continue ``config.base`` with SimSiam on the images under ``images_dir``."""
-    from lightly.loss import NegativeCosineSimilarity
-    from tqdm.auto import tqdm
-
     check_out_name(config.out)
     started = time.perf_counter()
     classifier = load_classifier(config.base, model_dir=model_dir, device="cpu")
@@ -214,52 +266,22 @@ def pretrain_simsiam(
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=1e-4)
     batch = min(config.batch_size, len(images))
     steps_per_epoch = max(1, len(images) // batch)
-    total = config.epochs * steps_per_epoch
-    ckpt = model_dir / "pretrain" / config.out / CHECKPOINT
-    step, history = _resume(ckpt, model, optimizer, config)
-    resumed_at = step
-    schedule = warmup_cosine(optimizer, total, 0.05)
-    for _ in range(step):
-        schedule.step()
-    views, loss_fn = _views(classifier, config, side), NegativeCosineSimilarity()
-    generator = np.random.default_rng(config.seed + step)
-    bar = tqdm(total=total, initial=step, desc="simsiam", unit="step", disable=not config.progress)
-    model.train()
-    epoch_loss: list[float] = []
-    while step < total:
-        order = generator.permutation(len(images))
-        for start in range(0, steps_per_epoch * batch, batch):
-            pairs = [views(images[i]) for i in order[start : start + batch]]
-            x0 = torch.stack([a for a, _ in pairs]).to(device)
-            x1 = torch.stack([b for _, b in pairs]).to(device)
-            (z0, p0), (z1, p1) = model(x0), model(x1)
-            loss = 0.5 * (loss_fn(z0, p1) + loss_fn(z1, p0))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            epoch_loss.append(float(loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=round(epoch_loss[-1], 4))
-            if step % steps_per_epoch == 0:
-                history["epoch_losses"].append(float(np.mean(epoch_loss)))
-                history["representation_std"].append(representation_std(model, x0))
-                epoch_loss = []
-            if step % max(1, config.checkpoint_every) == 0 or step == total:
-                _checkpoint(ckpt, model, optimizer, step, config, history)
-            if step >= total:
-                break
-    bar.close()
+    run = _Run(
+        model, optimizer, images, _views(classifier, config, side), device, batch,
+        steps_per_epoch, config.epochs * steps_per_epoch,
+        model_dir / "pretrain" / config.out / CHECKPOINT, config,
+    )  # fmt: skip
+    step, history = _resume(run.checkpoint, model, optimizer, config)
+    _train(run, step, history)
     model.to("cpu").eval()
     result = SimSiamResult(
         entry_dir=model_dir / "zoo" / config.out,
         images=len(images),
         skipped=bad + other,
         epochs=config.epochs,
-        steps=total,
+        steps=run.total,
         seconds=time.perf_counter() - started,
-        resumed_at_step=resumed_at,
+        resumed_at_step=step,
         epoch_losses=history["epoch_losses"],
         representation_std=history["representation_std"],
     )
@@ -274,46 +296,3 @@ def pretrain_simsiam(
     }
     _export(classifier, result.entry_dir, info)
     return result
-
-
-def run(args) -> int:
-    """``pretrain --from <CNN>``: the SimSiam path of the ``pretrain`` command."""
-    model_dir = Path(args.model_dir)
-    try:
-        if not args.out:
-            raise PretrainError("--out NAME is required: the name of the new zoo entry")
-        result = pretrain_simsiam(
-            args.images,
-            SimSiamConfig(
-                out=args.out,
-                base=args.base,
-                epochs=args.epochs,
-                batch_size=args.batch,
-                lr=args.lr or SimSiamConfig.lr,
-                image_size=args.image_size,
-                seed=args.seed,
-                checkpoint_every=max(1, args.checkpoint_every),
-                restart=args.restart,
-                device=args.device,
-                progress=not args.quiet,
-            ),
-            model_dir=model_dir,
-        )
-    except KeyboardInterrupt:
-        return 130
-    except (PretrainError, ValueError, KeyError, OSError) as exc:
-        print(f"pretrain: error: {exc}", file=sys.stderr)
-        return 2
-    resumed = f", resumed at step {result.resumed_at_step}" if result.resumed_at_step else ""
-    losses = ", ".join(f"{v:.3f}" for v in result.epoch_losses)
-    stds = ", ".join(f"{v:.3f}" for v in result.representation_std)
-    print(
-        f"SimSiam-pretrained {args.out} from {args.base} on {result.images} images "
-        f"({result.skipped} skipped): {result.steps} steps in {result.seconds:.0f} s{resumed}\n"
-        f"loss per epoch (-1 is perfect agreement): {losses}\n"
-        f"representation std per epoch (healthy ~{1 / math.sqrt(SimSiamConfig.hidden_dim):.3f}, "
-        f"0 = collapsed): {stds}\n"
-        f"zoo entry: {result.entry_dir}  (use it by name: --model {args.out}, "
-        f"CLASSIFIER_MODEL={args.out} with MODEL_DIR={model_dir})"
-    )
-    return 0

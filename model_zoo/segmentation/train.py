@@ -13,7 +13,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -87,6 +87,16 @@ def _epoch(network, optimiser, loss_fn, x, y, config, generator, device) -> floa
     return total / max(len(x), 1)
 
 
+@dataclass
+class _Best:
+    """The best epoch so far by hold-out mean IoU, and the weights it had."""
+
+    score: float = -1.0
+    state: dict | None = None
+    epoch: int = 0
+    per_label: dict = field(default_factory=dict)
+
+
 def train_segmentation(
     samples: Sequence[SegmentationSample],
     labels: Sequence[str],
@@ -97,51 +107,23 @@ def train_segmentation(
     and return the model; ``model.meta`` holds the report (hold-out IoU per label, ...)."""
     config = config or SegTrainConfig()
     labels = list(labels)
-    if len(samples) < max(2, config.min_samples):
-        raise TooFewMasks(
-            f"{len(samples)} masked images; the segmentation model needs at least "
-            f"{max(2, config.min_samples)}"
-        )
-    for sample in samples:
-        sample.check()
     spec = encoder_spec(config.encoder)
-    size = int(config.input_size or spec.input_size)
-    if size < 32 or size % 32:
-        raise ValueError(f"input_size must be a multiple of 32 (>= 32), not {size}")
+    size = _checked_size(samples, config, spec)
     torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
     train_idx, hold_idx = holdout_split(len(samples), config.holdout_fraction, config.seed)
     train = [samples[i] for i in train_idx]
     holdout = [samples[i] for i in hold_idx]
     device = resolve_device(config.device)
     network = build_network(spec, len(labels), pretrained=config.pretrained).to(device)
     model = SegmentationModel(network, labels, spec.name, size, config.threshold, {}, str(device))
-    x = image_tensor([s.image for s in train], size)
-    y = mask_tensor(train, labels, size)
-    loss_fn = build_loss(config.loss).to(device)
-    optimiser = torch.optim.AdamW(_param_groups(network, config.lr, config.pretrained), config.lr)
-    best = (-1.0, None, 0, {})  # (mean IoU, state, epoch, per label)
-    started, history = time.monotonic(), []
-    for epoch in range(1, config.epochs + 1):
-        loss = _epoch(network, optimiser, loss_fn, x, y, config, generator, device)
-        per_label = _evaluate(model, holdout)
-        score = mean_iou(per_label) or 0.0
-        history.append({"epoch": epoch, "loss": round(loss, 5), "holdout_mean_iou": score})
-        if progress:
-            progress(epoch, history[-1])
-        if score > best[0]:
-            best = (score, copy.deepcopy(network.state_dict()), epoch, per_label)
-        if epoch - best[2] >= config.patience:
-            break
-        if config.max_seconds and time.monotonic() - started > config.max_seconds:
-            log.info("segmentation training stops at its time limit after epoch %d", epoch)
-            break
-    network.load_state_dict(best[1])
+    started = time.monotonic()
+    best, history = _fit(model, train, holdout, config, device, progress)
+    network.load_state_dict(best.state)
     network.eval()
     model.meta = {
-        "holdout_iou": best[3],
-        "holdout_mean_iou": best[0],
-        "best_epoch": best[2],
+        "holdout_iou": best.per_label,
+        "holdout_mean_iou": best.score,
+        "best_epoch": best.epoch,
         "epochs_run": len(history),
         "history": history,
         "train_samples": len(train),
@@ -151,3 +133,45 @@ def train_segmentation(
         "config": asdict(config),
     }
     return model
+
+
+def _checked_size(samples: Sequence[SegmentationSample], config: SegTrainConfig, spec) -> int:
+    """The network's input side, once the samples are enough and every mask fits its image."""
+    if len(samples) < max(2, config.min_samples):
+        raise TooFewMasks(
+            f"{len(samples)} masked images; the segmentation model needs at least "
+            f"{max(2, config.min_samples)}"
+        )
+    for sample in samples:
+        sample.check()
+    size = int(config.input_size or spec.input_size)
+    if size < 32 or size % 32:
+        raise ValueError(f"input_size must be a multiple of 32 (>= 32), not {size}")
+    return size
+
+
+def _fit(model, train, holdout, config: SegTrainConfig, device, progress):
+    """Epochs until ``patience`` epochs bring no better hold-out IoU, ``config.epochs`` or
+    ``max_seconds``; returns the best epoch and the history."""
+    network = model.network
+    generator = torch.Generator().manual_seed(config.seed)
+    x = image_tensor([s.image for s in train], model.input_size)
+    y = mask_tensor(train, model.labels, model.input_size)
+    loss_fn = build_loss(config.loss).to(device)
+    optimiser = torch.optim.AdamW(_param_groups(network, config.lr, config.pretrained), config.lr)
+    best, history, started = _Best(), [], time.monotonic()
+    for epoch in range(1, config.epochs + 1):
+        loss = _epoch(network, optimiser, loss_fn, x, y, config, generator, device)
+        per_label = _evaluate(model, holdout)
+        score = mean_iou(per_label) or 0.0
+        history.append({"epoch": epoch, "loss": round(loss, 5), "holdout_mean_iou": score})
+        if progress:
+            progress(epoch, history[-1])
+        if score > best.score:
+            best = _Best(score, copy.deepcopy(network.state_dict()), epoch, per_label)
+        if epoch - best.epoch >= config.patience:
+            break
+        if config.max_seconds and time.monotonic() - started > config.max_seconds:
+            log.info("segmentation training stops at its time limit after epoch %d", epoch)
+            break
+    return best, history

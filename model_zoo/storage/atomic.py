@@ -8,6 +8,7 @@ temporary file is removed and the target is left as it was.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,19 +43,23 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_bytes(data))
 
 
-def publish_dir(staging: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Move a fully written folder ``staging`` to ``target`` by renames (same file system): a
-    reader sees the old folder or the new one. A ``target`` already there is renamed away first
-    and then deleted."""
-    import shutil
-
-    staging, target = Path(staging), Path(target)
-    if not target.exists():
-        os.replace(staging, target)
-        return target
+def write_dir_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """``write(tmp_dir)`` fills a new folder, which then takes the place of ``path``: a reader
+    sees the old folder or the new one (the old one is renamed away first, then removed). On
+    an error in ``write`` the temporary folder is removed and ``path`` is left as it was."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(target, old)
-    os.replace(staging, target)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
     return target

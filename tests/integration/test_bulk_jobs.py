@@ -2,8 +2,10 @@
 
 - in threads (no REDIS_URL): every unlabeled task gets exactly one prediction of the version, a
   broken image is reported and skipped, and running the job again adds nothing;
-- on two ``rq worker`` processes sharing MODEL_DIR: one is SIGKILLed while it runs a chunk; RQ's
-  abandoned-job handling re-queues the chunk, the other worker finishes it, and afterwards every
+- on two ``rq worker`` processes sharing MODEL_DIR: one is SIGKILLed while it runs a chunk; its
+  heartbeat stops, so RQ's abandoned-job handling re-queues the chunk within three beats (6 s),
+  long before PRELABEL_CHUNK_TIMEOUT (600 s, more than the test waits), the other worker
+  finishes it, and afterwards every
   task still has exactly one prediction of the version; a training round runs on the workers too.
 """
 
@@ -26,6 +28,7 @@ from ml_backend.labelstudio.project import annotate_choices, client_for, create_
 from ml_backend.settings import Settings
 from ml_backend.state import BackendState
 from ml_backend.tools.local_redis import LocalRedis, RedisNotInstalled
+from tests.integration.proxy import Switchable
 
 CONFIG = (
     '<View><Image name="image" value="$image"/><Choices name="defect" toName="image">'
@@ -127,7 +130,7 @@ def test_two_rq_workers_one_killed_mid_chunk(
     client, project = _project(label_studio, legacy_token, local_files_root, "bulk-rq")
     env = _env(label_studio, legacy_token, tmp_path, REDIS_URL=redis_server.url,
                TRAIN_EPOCHS="2", OMP_NUM_THREADS="1",
-               PRELABEL_CHUNK_TIMEOUT="45")  # fmt: skip
+               PRELABEL_CHUNK_TIMEOUT="600", JOB_HEARTBEAT_SECONDS="2")  # fmt: skip
     state = BackendState(Settings.from_env(env))
     runner = PrelabelRunner(state)
     victim = _worker({**isolated_env, **env}, tmp_path / "worker-1.log")
@@ -163,3 +166,34 @@ def test_two_rq_workers_one_killed_mid_chunk(
             if worker is not None and worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGTERM)
                 worker.wait(30)
+
+
+def test_label_studio_down_mid_job_backs_off_resumes_and_duplicates_nothing(
+    tmp_path, label_studio, legacy_token, local_files_root
+):
+    """Label Studio becomes unreachable (connections refused, open ones cut) after a few chunks
+    and is back 5 s later: the job backs off, resumes on its own, and no task gets a second
+    prediction of the version."""
+    client, project = _project(label_studio, legacy_token, local_files_root, "bulk-outage")
+    proxy = Switchable(label_studio.port).up()
+    env = _env(label_studio, legacy_token, tmp_path, LABEL_STUDIO_URL=proxy.url,
+               LS_RETRIES="4", LS_RETRY_SECONDS="1", PRELABEL_CHUNK_SIZE="10")  # fmt: skip
+    state = BackendState(Settings.from_env(env))
+    runner = PrelabelRunner(state)
+    job = runner.start(project, "unlabeled")
+    deadline = time.monotonic() + 120
+    while runner.records.summary(job["id"])["chunk_states"]["done"] < 2:
+        assert time.monotonic() < deadline, runner.records.summary(job["id"])
+        time.sleep(0.01)
+    proxy.down()
+    time.sleep(1)
+    during = runner.records.summary(job["id"])["chunk_states"]["done"]
+    time.sleep(4)
+    assert runner.records.summary(job["id"])["chunk_states"]["done"] == during  # no progress
+    proxy.up()
+    summary = runner.wait(job["id"], timeout=300)
+    assert summary["state"] == "succeeded", summary
+    assert summary["counts"]["pushed"] == TASKS and summary["counts"]["failed"] == 0, summary
+    per_task = _per_task(client, project, summary["model_version"])
+    assert len(per_task) == TASKS and set(per_task.values()) == {1}, Counter(per_task.values())
+    proxy.down()

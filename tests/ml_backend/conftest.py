@@ -11,11 +11,21 @@ REPO = Path(__file__).resolve().parents[2]
 DEFECTS_XML = (REPO / "label_config" / "defects.xml").read_text()
 
 
+def temp_root_of_run(tmp_path: Path) -> Path:
+    """pytest's temporary folder of this run (``.../pytest-N``): the tests' saved models live
+    under it, outside each test's MODEL_DIR."""
+    return next((p for p in tmp_path.parents if p.name.startswith("pytest-")), tmp_path)
+
+
 def make_settings(tmp_path, **env) -> Settings:
-    base = {  # the random tiny-vit keeps unit tests fast; integration tests use the default
+    """Settings for a test; label configs may name models saved anywhere in pytest's temporary
+    folders (ALLOWED_MODEL_DIRS), as an operator would list the folders of their models. The
+    random tiny-vit keeps unit tests fast; integration tests use the default backbone."""
+    base = {
         "MODEL_DIR": str(tmp_path / "models"),
         "DEVICE": "cpu",
         "LOG_LEVEL": "WARNING",
+        "ALLOWED_MODEL_DIRS": str(temp_root_of_run(Path(tmp_path))),
         "CLASSIFIER_MODEL": "tiny-vit",
     }
     base.update({k: str(v) for k, v in env.items()})

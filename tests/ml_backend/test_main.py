@@ -4,12 +4,13 @@ from ml_backend.__main__ import main
 from model_zoo.storage.model_store import ModelStore
 
 
-def test_check_prints_health(monkeypatch, tmp_path, capsys):
+def test_check_prints_health_with_the_default_pretrained_backbone(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("DEVICE", "cpu")
     assert main(["check"]) == 0
     health = json.loads(capsys.readouterr().out)
-    assert health["status"] == "UP" and health["model_version"] == "tiny-vit-random-seed0"
+    assert health["status"] == "UP" and health["model_version"].startswith("efficientnet-lite0-")
+    assert (tmp_path / "zoo" / "efficientnet-lite0" / "model.safetensors").is_file()
 
 
 def test_check_reports_a_missing_model(monkeypatch, tmp_path, capsys):

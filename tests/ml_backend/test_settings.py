@@ -16,9 +16,14 @@ from ml_backend.settings import (
 
 def test_defaults():
     s = Settings.from_env({})
-    assert s.port == 9090 and s.workers == 1 and s.threads == 8
+    assert s.port == 9090 and s.workers == 1 and s.threads == 32
     assert s.device == "auto" and s.classifier_model == "efficientnet-lite0"
     assert not s.basic_auth_enabled
+    # without basic auth it listens on loopback only; with it, on every interface
+    assert s.bind_host == "127.0.0.1" and not s.is_open
+    with_auth = Settings.from_env({"BASIC_AUTH_USER": "u", "BASIC_AUTH_PASS": "p"})
+    assert with_auth.bind_host == "0.0.0.0" and not with_auth.is_open
+    assert Settings.from_env({"HOST": "0.0.0.0"}).is_open
     assert s.allowed_image_hosts == ()
 
 

@@ -94,6 +94,7 @@ def setup(tmp_path, monkeypatch):
         monkeypatch.setattr(prelabel, "ls_client", lambda settings: fake)
         settings = make_settings(
             tmp_path, CLASSIFIER_MODEL="tiny-vit", PRELABEL_CHUNK_SIZE=4, LS_RETRY_SECONDS=0,
+            PREDICT_BATCH_SIZE=3,  # chunks of 4 in two pipelined batches
             LS_RETRIES=3, LABEL_STUDIO_URL="http://ls.invalid", LABEL_STUDIO_API_KEY="k",
         )  # fmt: skip
         return fake, BackendState(settings)

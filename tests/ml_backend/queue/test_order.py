@@ -91,7 +91,7 @@ def test_a_training_round_runs_the_queue_round_when_enabled_and_survives_its_fai
     )
     calls = []
 
-    def broken(state, project):
+    def broken(state, project, **options):
         calls.append(project)
         raise RuntimeError("Label Studio went away")
 
@@ -128,3 +128,11 @@ def test_the_round_reuses_full_stored_prelabels_of_the_same_model():
         {"id": 5},
     ]
     assert stored_prelabels(tasks, "p3-v2") == {1: [choice, mask], 2: [mask]}
+
+
+def test_pruning_never_deletes_the_round_in_force_or_a_newer_one(monkeypatch):
+    deleted = []
+    monkeypatch.setattr(queue_order, "delete_version", lambda c, p, v: deleted.append(v))
+    versions = ["al-1", "al-2", "al-3", "al-4", "p1-v1", "tiny-vit-random-seed0"]
+    assert queue_order.delete_rounds(None, 1, "al-3", versions) == ["al-1", "al-2"]
+    assert deleted == ["al-1", "al-2"]

@@ -6,6 +6,7 @@ the training itself is real (tiny-vit, a few epochs on synthetic images).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ml_backend.jobs import prelabel
 from ml_backend.jobs.records import JobRecords, ProjectLock
 from ml_backend.jobs.scheduler import run_round
 from ml_backend.server.app import create_app
@@ -78,11 +80,17 @@ class FakeLabelStudio:
         self._check()
         return SimpleNamespace(id=id, label_config=self.label_config)
 
-    def _list(self, project, fields, page_size):
+    def _list(self, project, fields="all", page_size=100, query=None):
+        """Tasks as Label Studio lists them, with the predictions imported so far; a Data
+        Manager ``query`` selects task ids (the pre-label job reads its chunk that way)."""
         self._check()
-        return iter(self.tasks)
+        wanted = set(json.loads(query)["selectedItems"]["included"]) if query else None
+        for task in self.tasks:
+            if wanted is None or task["id"] in wanted:
+                stored = [p for p in self.imported if p["task"] == task["id"]]
+                yield {**task, "predictions": stored}
 
-    def _import(self, id, request):
+    def _import(self, id, request, request_options=None):
         self.imported.extend(request)
         return SimpleNamespace(created=len(request))
 
@@ -92,6 +100,7 @@ def fake_ls(monkeypatch):
     ls = FakeLabelStudio(make_tasks())
     client = SimpleNamespace(projects=ls.projects, tasks=ls.tasks_api)
     monkeypatch.setattr(trainer, "ls_client", lambda settings: client)
+    monkeypatch.setattr(prelabel, "ls_client", lambda settings: client)  # re-prediction job
     return ls
 
 
