@@ -130,7 +130,7 @@ def _time_forward(classifier, tensors) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default="tiny-vit,random-vit-base")
+    parser.add_argument("--models", default="efficientnet-lite0,random-vit-base")
     parser.add_argument("--images", type=int, default=32, help="images per repeat")
     parser.add_argument("--batch", type=int, default=16, help="tasks per /predict request")
     parser.add_argument("--size", type=int, default=512, help="image side in pixels")

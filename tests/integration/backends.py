@@ -6,15 +6,16 @@ from ml_backend.tools.local_backend import LocalBackend
 
 
 def start_backend(tmp_path_factory, isolated_env, label_studio, api_key, **env) -> LocalBackend:
-    """A backend connected to ``label_studio`` with ``api_key``, a fresh MODEL_DIR and the tiny
-    built-in classifier; ``env`` adds or overrides settings. The caller stops it."""
+    """A backend connected to ``label_studio`` with ``api_key``, a fresh MODEL_DIR and the default
+    classifier (the ImageNet-pretrained efficientnet-lite0, built from its pip package on first
+    use); ``env`` adds or overrides settings. The caller stops it."""
     work = tmp_path_factory.mktemp("backend")
     settings = {
         **isolated_env,
         "LABEL_STUDIO_URL": label_studio.url,
         "LABEL_STUDIO_API_KEY": api_key,
         "MODEL_DIR": str(work / "models"),
-        "CLASSIFIER_MODEL": "tiny-vit",
+        "CLASSIFIER_MODEL": "efficientnet-lite0",
         "LOG_LEVEL": "INFO",
         "THREADS": "4",
         **{key: str(value) for key, value in env.items()},

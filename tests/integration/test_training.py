@@ -44,7 +44,6 @@ def trained(tmp_path_factory, isolated_env, label_studio, legacy_token, local_fi
         legacy_token,
         TRAIN_AFTER_ANNOTATIONS="1000",  # only "Start Training" trains in this test
         TRAIN_QUIET_SECONDS="0",
-        TRAIN_EPOCHS="25",
     )
     try:
         folder = local_files_root / "training"
@@ -140,9 +139,8 @@ def test_new_predictions_carry_the_version_and_beat_chance(trained):
         by_task[t]["result"][0]["value"]["choices"] == [title] for t, title in held_out.items()
     )
     accuracy = correct / len(held_out)
-    assert accuracy > 1 / len(CLASSES) + 0.15, (
-        f"held-out accuracy {accuracy:.2f} is not above chance"
-    )
+    # the pretrained default, fine-tuned on 14 labels per class, is meant to be accepted as is
+    assert accuracy >= 0.8, f"held-out accuracy {accuracy:.2f} after training on 14 per class"
 
 
 def test_label_studio_picks_up_the_version_at_setup(trained):
