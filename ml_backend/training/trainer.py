@@ -17,18 +17,21 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
+
+from PIL import Image
 
 from ml_backend.controls.brush_cam import CamBrushHandler
 from ml_backend.controls.choices import ChoicesHandler
 from ml_backend.settings import Settings
-from ml_backend.training.annotations import build_training_set, iter_tasks
+from ml_backend.training.annotations import TrainingSet, build_training_set, iter_tasks
 from ml_backend.training.segmentation_round import SEGMENTATION_FOLDER, train_round_segmentation
 from model_zoo.classifier.model import load_classifier
 from model_zoo.classifier.training import TrainConfig, fine_tune
 from model_zoo.data.dataset import open_image
-from model_zoo.data.synthetic_mix import plan_mix
+from model_zoo.data.synthetic_mix import SyntheticMix, plan_mix
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,6 +130,52 @@ def _brush_handler(state, label_config: str, project: str) -> CamBrushHandler | 
     return next((h for h in handlers if isinstance(h, CamBrushHandler)), None)
 
 
+@dataclass
+class LabeledExample:
+    """One training image of a round: its class indices (``targets``, in the order annotated;
+    the first decides its hold-out group) and the task it came from (None: synthetic)."""
+
+    image: Image.Image
+    targets: list[int]
+    task_id: int | None = None
+
+    def target(self, multi_label: bool) -> int | list[int]:
+        """What :func:`fine_tune` learns: every index (multi-label) or the first one."""
+        return self.targets if multi_label else self.targets[0]
+
+
+@dataclass
+class _Annotations:
+    """What a round reads from Label Studio."""
+
+    label_config: str
+    handler: ChoicesHandler
+    training_set: TrainingSet
+
+
+@dataclass
+class _Downloaded:
+    """The examples whose image could be read, and how many could not."""
+
+    examples: list[LabeledExample]
+    failed: int
+
+
+@dataclass
+class _TrainingData:
+    """The hold-out split, with the synthetic images mixed into the training part."""
+
+    train: list[LabeledExample]
+    val: list[LabeledExample]
+    mix: SyntheticMix
+
+
+@dataclass
+class _StoredVersion:
+    version: str
+    parent: str | None
+
+
 def _segmentation_step(state, label_config, project, classifier, examples, training_set):
     """Model (or None) and the version's ``segmentation`` record; never raises."""
     try:
@@ -134,19 +183,21 @@ def _segmentation_step(state, label_config, project, classifier, examples, train
         if handler is None:
             return None, {"status": "skipped", "reason": "no defect <BrushLabels> in the config"}
         brush = {e.task_id: e.brush for e in training_set.examples}
-        rows = [(image, task_id, brush.get(task_id, [])) for image, _, task_id in examples]
+        rows = [(e.image, e.task_id, brush.get(e.task_id, [])) for e in examples]
         return train_round_segmentation(state.settings, handler, classifier, rows)
     except Exception as exc:  # the classifier's version must survive any of it
         log.exception("project %s: segmentation training failed", project)
         return None, {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _split(examples: list, fraction: float, seed: int) -> tuple[list, list]:
+def _split(
+    examples: list[LabeledExample], fraction: float, seed: int
+) -> tuple[list[LabeledExample], list[LabeledExample]]:
     """Hold out ``fraction`` of each first-label group (groups of one stay in training)."""
     rng = random.Random(seed)
-    groups: dict[str, list] = {}
+    groups: dict[int, list[LabeledExample]] = {}
     for example in examples:
-        groups.setdefault(example[1][0], []).append(example)
+        groups.setdefault(example.targets[0], []).append(example)
     train, val = [], []
     for items in groups.values():
         rng.shuffle(items)
@@ -155,6 +206,123 @@ def _split(examples: list, fraction: float, seed: int) -> tuple[list, list]:
         val.extend(items[:n_val])
         train.extend(items[n_val:])
     return train, val
+
+
+def _read_annotations(state, client, project: str) -> _Annotations:
+    """The label config, its Choices handler and the training set; skips a round that has
+    fewer than two examples or one class only."""
+    settings: Settings = state.settings
+    details = with_retries(
+        settings, "reading the project", lambda: client.projects.get(id=int(project))
+    )
+    handler = _choices_handler(state, details.label_config, project)
+    tasks = with_retries(
+        settings, "reading the annotations", lambda: list(iter_tasks(client, int(project)))
+    )
+    training_set = build_training_set(tasks, handler.control, handler.image_key)
+    log.info("project %s: %s", project, training_set.summary())
+    distinct = {label for e in training_set.examples for label in e.labels}
+    if len(training_set.examples) < 2 or len(distinct) < 2:
+        raise TrainingSkipped(
+            f"need labeled images of at least two classes; have {len(training_set.examples)} "
+            f"example(s) of {sorted(distinct)}"
+        )
+    return _Annotations(details.label_config, handler, training_set)
+
+
+def _download(state, labels: list[str], training_set: TrainingSet) -> _Downloaded:
+    """The images of the training set (a failed download leaves its task out)."""
+    index = {label: i for i, label in enumerate(labels)}
+    examples, failed = [], 0
+    fetched = state.predictor.fetch_images(
+        [(e.image_url, e.task_id) for e in training_set.examples]
+    )
+    for example, got in zip(training_set.examples, fetched, strict=True):
+        if isinstance(got, str):
+            failed += 1
+            log.warning("task %s left out of training: %s", example.task_id, got)
+        else:
+            targets = [index[label] for label in example.labels]
+            examples.append(LabeledExample(got, targets, example.task_id))
+    if len({e.targets[0] for e in examples}) < 2:
+        raise TrainingSkipped(f"after download failures ({failed}) fewer than two classes remain")
+    return _Downloaded(examples, failed)
+
+
+def _round_classifier(settings: Settings, handler: ChoicesHandler, base: str, multi: bool):
+    """A fresh copy of ``base`` (the live version, continued, else the configured model); a
+    live version trained for other labels starts over from the configured model."""
+
+    def load(name: str):
+        return load_classifier(
+            name,
+            handler.labels,
+            model_dir=settings.model_dir,
+            device=settings.device,
+            multi_label=multi,
+        )
+
+    classifier = load(base)
+    if classifier.classes != handler.labels:
+        classifier = load(handler.configured_model_name)
+    return classifier
+
+
+def _training_data(
+    settings: Settings, labels: list[str], examples: list[LabeledExample]
+) -> _TrainingData:
+    """Split off the hold-out, then mix synthetic images into the minority classes' training part."""
+    train, val = _split(examples, settings.train_val_fraction, seed=len(examples))
+    counts = {label: sum(e.targets[0] == i for e in train) for i, label in enumerate(labels)}
+    mix = plan_mix(settings.synthetic_dir or None, counts, settings.minority_classes)
+    index = {label: i for i, label in enumerate(labels)}
+    train += [LabeledExample(open_image(path), [index[label]]) for path, label in mix.images]
+    return _TrainingData(train, val, mix)
+
+
+def _fine_tune(settings: Settings, classifier, data: _TrainingData, multi: bool, report):
+    """Fine-tune ``classifier`` in place, reporting each epoch; returns the TrainResult."""
+    report(
+        stage=f"fine-tuning on {len(data.train)} images ({len(data.val)} held out)", progress=0.2
+    )
+    epochs = settings.train_epochs
+
+    def on_epoch(record):
+        report(
+            stage=f"epoch {record['epoch']}/{epochs}",
+            progress=0.2 + 0.6 * record["epoch"] / epochs,
+            last_epoch=record,
+        )
+
+    return fine_tune(
+        classifier,
+        [(e.image, e.target(multi)) for e in data.train],
+        [(e.image, e.target(multi)) for e in data.val],
+        TrainConfig(
+            epochs=epochs,
+            train_blocks=settings.train_blocks,
+            input_size=settings.train_input_size or None,
+            progress=False,
+        ),
+        on_epoch=on_epoch,
+    )
+
+
+def _store_version(state, project: str, classifier, segmentation, meta: dict) -> _StoredVersion:
+    """Write the classifier (and the segmentation model, if any) as the project's next version
+    and make it live; ``meta`` is recorded after its ``parent``."""
+    store = state.models.store
+    scope = state.models.project_scope(project)
+    parent = store.live_version(scope)
+    version = store.next_version(scope, prefix=f"p{project}-v")
+
+    def write(tmp):
+        classifier.save(tmp, version=version)
+        if segmentation is not None:
+            segmentation.save(tmp / SEGMENTATION_FOLDER)
+
+    store.add_version(scope, version, write, {"parent": parent, **meta})
+    return _StoredVersion(version, parent)
 
 
 def train_project(
@@ -167,102 +335,24 @@ def train_project(
     started = time.perf_counter()
 
     report(stage="reading the project", progress=0.02)
-    details = with_retries(
-        settings, "reading the project", lambda: client.projects.get(id=int(project))
-    )
-    label_config = details.label_config
-    handler = _choices_handler(state, label_config, project)
-    tasks = with_retries(
-        settings, "reading the annotations", lambda: list(iter_tasks(client, int(project)))
-    )
-    training_set = build_training_set(tasks, handler.control, handler.image_key)
-    summary = training_set.summary()
-    log.info("project %s: %s", project, summary)
-    distinct = {label for e in training_set.examples for label in e.labels}
-    if len(training_set.examples) < 2 or len(distinct) < 2:
-        raise TrainingSkipped(
-            f"need labeled images of at least two classes; have {len(training_set.examples)} "
-            f"example(s) of {sorted(distinct)}"
-        )
-
+    annotations = _read_annotations(state, client, project)
+    handler, training_set = annotations.handler, annotations.training_set
     report(stage=f"downloading {len(training_set.examples)} images", progress=0.1)
     labels = handler.labels
-    index = {label: i for i, label in enumerate(labels)}
-    examples, failed = [], 0
-    fetched = state.predictor.fetch_images(
-        [(e.image_url, e.task_id) for e in training_set.examples]
-    )
-    for example, got in zip(training_set.examples, fetched, strict=True):
-        if isinstance(got, str):
-            failed += 1
-            log.warning("task %s left out of training: %s", example.task_id, got)
-        else:
-            examples.append((got, [index[label] for label in example.labels], example.task_id))
-    if len({e[1][0] for e in examples}) < 2:
-        raise TrainingSkipped(f"after download failures ({failed}) fewer than two classes remain")
-
-    multi = handler.multiple and any(len(e[1]) > 1 for e in examples)
-    base = (
-        handler.model_name
-    )  # the live version if there is one (continued), else the configured model
-    classifier = load_classifier(
-        base, labels, model_dir=settings.model_dir, device=settings.device, multi_label=multi
-    )
-    if (
-        classifier.classes != labels
-    ):  # a live version for other labels: start from the configured model
-        classifier = load_classifier(
-            handler.configured_model_name,
-            labels,
-            model_dir=settings.model_dir,
-            device=settings.device,
-            multi_label=multi,
-        )
-    train, val = _split(examples, settings.train_val_fraction, seed=len(examples))
-    counts = {label: sum(y[0] == i for _, y, _ in train) for i, label in enumerate(labels)}
-    mix = plan_mix(settings.synthetic_dir or None, counts, settings.minority_classes)
-    train += [(open_image(path), [index[label]], None) for path, label in mix.images]
-    as_target = (lambda y: y) if multi else (lambda y: y[0])
-    report(stage=f"fine-tuning on {len(train)} images ({len(val)} held out)", progress=0.2)
-    epochs = settings.train_epochs
-
-    def on_epoch(record):
-        report(
-            stage=f"epoch {record['epoch']}/{epochs}",
-            progress=0.2 + 0.6 * record["epoch"] / epochs,
-            last_epoch=record,
-        )
-
-    result = fine_tune(
-        classifier,
-        [(im, as_target(y)) for im, y, _ in train],
-        [(im, as_target(y)) for im, y, _ in val],
-        TrainConfig(
-            epochs=epochs,
-            train_blocks=settings.train_blocks,
-            input_size=settings.train_input_size or None,
-            progress=False,
-        ),
-        on_epoch=on_epoch,
-    )
+    downloaded = _download(state, labels, training_set)
+    examples = downloaded.examples
+    multi = handler.multiple and any(len(e.targets) > 1 for e in examples)
+    base = handler.model_name  # the live version if there is one, else the configured model
+    classifier = _round_classifier(settings, handler, base, multi)
+    data = _training_data(settings, labels, examples)
+    result = _fine_tune(settings, classifier, data, multi, report)
 
     report(stage="training the segmentation model on the submitted masks", progress=0.8)
     segmentation, seg_record = _segmentation_step(
-        state, label_config, project, classifier, examples, training_set
+        state, annotations.label_config, project, classifier, examples, training_set
     )
-
-    def write(tmp):
-        classifier.save(tmp, version=version)
-        if segmentation is not None:
-            segmentation.save(tmp / SEGMENTATION_FOLDER)
-
     report(stage="saving the new version", progress=0.85)
-    store = state.models.store
-    scope = state.models.project_scope(project)
-    parent = store.live_version(scope)
-    version = store.next_version(scope, prefix=f"p{project}-v")
     meta = {
-        "parent": parent,
         "base_model": classifier.meta.get("base_model", base),
         "project": project,
         "control": handler.control.name,
@@ -270,23 +360,23 @@ def train_project(
         "labels": labels,
         "metrics": result.metrics,
         "history": result.history,
-        "training_set": {**summary, "download_failures": failed},
-        **mix.summary(),
+        "training_set": {**training_set.summary(), "download_failures": downloaded.failed},
+        **data.mix.summary(),
         "trained_at": datetime.now(timezone.utc).isoformat(),
         "train_seconds": round(result.seconds, 2),
         "segmentation": seg_record,
     }
-    store.add_version(scope, version, write, meta)
+    stored = _store_version(state, project, classifier, segmentation, meta)
     log.info(
         "project %s: new live version %s (parent %s), hold-out accuracy %s",
         project,
-        version,
-        parent,
+        stored.version,
+        stored.parent,
         result.metrics.get("accuracy"),
     )
     return {
-        "version": version,
-        "parent": parent,
+        "version": stored.version,
+        "parent": stored.parent,
         "metrics": {k: v for k, v in result.metrics.items() if k != "per_class"},
         "examples": len(examples),
         "segmentation": {k: v for k, v in seg_record.items() if k != "mask_problems"},
