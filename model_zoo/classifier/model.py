@@ -206,6 +206,101 @@ def _load_hf(source: ModelSource, kwargs: dict[str, Any]):
     return model, processor
 
 
+def _classes_for(wanted: Sequence[str]) -> list[str]:
+    """The classes of a new head: the wanted ones, else two unnamed ones."""
+    return list(wanted or ["class_0", "class_1"])
+
+
+def _random_classifier(
+    source: ModelSource, classes: list[str], problem: dict[str, Any], *, seed: int, device: str
+) -> ImageClassifier:
+    """A random-weight zoo entry with a head for ``classes``, built with a fixed ``seed``."""
+    from transformers import AutoModelForImageClassification
+
+    def make(config):
+        for key, value in {**_label_kwargs(classes), **problem}.items():
+            setattr(config, key, value)
+        return AutoModelForImageClassification.from_config(config)
+
+    model, processor = build_random(source, seed, make)
+    return ImageClassifier(
+        model=model,
+        processor=processor,
+        classes=classes,
+        version=source_version(source, seed=seed),
+        source=source,
+        head_trained=False,
+        device_setting=device,
+        meta={"base_model": source.name},
+    )
+
+
+def _saved_meta(source: ModelSource) -> dict[str, Any]:
+    """The ``fm_inspect.json`` of a local directory we wrote; empty for anything else."""
+    if source.kind == "local" and (source.path / META_FILE).is_file():
+        return json.loads((source.path / META_FILE).read_text())
+    return {}
+
+
+def _keeps_head(config, wanted: Sequence[str], meta: dict[str, Any]) -> bool:
+    """Whether the checkpoint's own head serves: always for a version we saved (``meta``);
+    otherwise when its classes have real names and share one with ``wanted`` (or nothing is
+    wanted)."""
+    own_labels = dict(getattr(config, "id2label", {}) or {})
+    own_classes = [own_labels[k] for k in sorted(own_labels, key=int)] if own_labels else []
+    overlap = {canonical_class_name(c) for c in own_classes} & {
+        canonical_class_name(c) for c in wanted
+    }
+    return bool(meta or (_is_meaningful(own_labels) and (overlap or not wanted)))
+
+
+def _pretrained_classifier(
+    source: ModelSource,
+    wanted: list[str],
+    problem: dict[str, Any],
+    *,
+    model_dir: str | os.PathLike | None,
+    device: str,
+) -> ImageClassifier:
+    """A local directory or hub checkpoint: its own head when :func:`_keeps_head`, else a new
+    (untrained) head for ``wanted``."""
+    meta = _saved_meta(source)
+    try:
+        from transformers import AutoConfig
+
+        location, extra = pretrained_location(source)
+        keep_head = _keeps_head(AutoConfig.from_pretrained(location, **extra), wanted, meta)
+        kwargs = {} if keep_head else {**_label_kwargs(_classes_for(wanted)), **problem}
+        model, processor = _load_hf(source, kwargs)
+    except (OSError, ValueError) as exc:
+        raise load_error(
+            source, exc, model_dir, setting="CLASSIFIER_MODEL", offline="tiny-vit"
+        ) from exc
+
+    if keep_head:
+        classes = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    else:
+        classes = _classes_for(wanted)
+    version = str(meta.get("version") or source_version(source))
+    if not keep_head:
+        log.warning(
+            "model %s has no trained head for %s: predictions are untrained until it is fine-tuned",
+            source.name,
+            classes,
+        )
+    meta.setdefault("base_model", source.name)
+    return ImageClassifier(
+        model=model,
+        processor=processor,
+        classes=classes,
+        version=version,
+        source=source,
+        head_trained=keep_head,
+        device_setting=device,
+        meta=meta,
+    )
+
+
 def load_classifier(
     name_or_path: str,
     labels: Sequence[str] | None = None,
@@ -226,69 +321,6 @@ def load_classifier(
     source = resolve_source(name_or_path, model_dir)
     wanted = list(labels or [])
     problem = {"problem_type": "multi_label_classification"} if multi_label else {}
-    meta: dict[str, Any] = {}
-
     if source.kind == "random":
-        from transformers import AutoModelForImageClassification
-
-        classes = wanted or ["class_0", "class_1"]
-
-        def make(config):
-            for key, value in {**_label_kwargs(classes), **problem}.items():
-                setattr(config, key, value)
-            return AutoModelForImageClassification.from_config(config)
-
-        model, processor = build_random(source, seed, make)
-        return ImageClassifier(
-            model=model,
-            processor=processor,
-            classes=classes,
-            version=source_version(source, seed=seed),
-            source=source,
-            head_trained=False,
-            device_setting=device,
-            meta={"base_model": source.name},
-        )
-
-    if source.kind == "local" and (source.path / META_FILE).is_file():
-        meta = json.loads((source.path / META_FILE).read_text())
-    try:
-        from transformers import AutoConfig
-
-        location, extra = pretrained_location(source)
-        config = AutoConfig.from_pretrained(location, **extra)
-        own_labels = dict(getattr(config, "id2label", {}) or {})
-        own_classes = [own_labels[k] for k in sorted(own_labels, key=int)] if own_labels else []
-        overlap = {canonical_class_name(c) for c in own_classes} & {
-            canonical_class_name(c) for c in wanted
-        }
-        keep_head = bool(meta or (_is_meaningful(own_labels) and (overlap or not wanted)))
-        kwargs = {} if keep_head else {**_label_kwargs(wanted or ["class_0", "class_1"]), **problem}
-        model, processor = _load_hf(source, kwargs)
-    except (OSError, ValueError) as exc:
-        raise load_error(
-            source, exc, model_dir, setting="CLASSIFIER_MODEL", offline="tiny-vit"
-        ) from exc
-
-    if keep_head:
-        classes = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    else:
-        classes = list(wanted or ["class_0", "class_1"])
-    version = str(meta.get("version") or source_version(source))
-    if not keep_head:
-        log.warning(
-            "model %s has no trained head for %s: predictions are untrained until it is fine-tuned",
-            source.name,
-            classes,
-        )
-    meta.setdefault("base_model", source.name)
-    return ImageClassifier(
-        model=model,
-        processor=processor,
-        classes=classes,
-        version=version,
-        source=source,
-        head_trained=keep_head,
-        device_setting=device,
-        meta=meta,
-    )
+        return _random_classifier(source, _classes_for(wanted), problem, seed=seed, device=device)
+    return _pretrained_classifier(source, wanted, problem, model_dir=model_dir, device=device)
