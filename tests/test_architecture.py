@@ -179,7 +179,6 @@ SIZE_ALLOWED = {
     "ml_backend/queue/order.py": "apply_order (job system)",
     "model_zoo/commands/finetune_compare.py": "compare (new backbones)",
     "model_zoo/commands/eval_cam.py": "run (new backbones)",
-    "ml_backend/tools/demo.py": "run (new backbones: the demo changes)",
 }
 
 

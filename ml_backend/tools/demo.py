@@ -22,7 +22,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ml_backend.labelstudio.project import (
     client_for,
@@ -94,6 +96,113 @@ def test_accuracy(model: Path) -> str:
         return "unknown (no metrics.json)"
 
 
+def _start_label_studio(root: Path, port: int | None) -> LocalLabelStudio:
+    step("starting Label Studio 1.23.2 (first start migrates its database: ~30 s)")
+    return LocalLabelStudio(
+        data_dir=root / "label-studio",
+        port=port or find_free_port(),
+        extra_env={"LOCAL_FILES_DOCUMENT_ROOT": str(root / "files")},
+    ).start()
+
+
+def _start_backend(root: Path, ls: LocalLabelStudio, model: Path, port: int | None) -> LocalBackend:
+    step("starting the fm-inspect backend (gunicorn)")
+    return LocalBackend(
+        env={
+            "LABEL_STUDIO_URL": ls.url,
+            "LABEL_STUDIO_API_KEY": ls.legacy_token,
+            "MODEL_DIR": str(root / "models"),
+            "CLASSIFIER_MODEL": str(model),
+            "LOCAL_FILES_DOCUMENT_ROOT": str(root / "files"),
+            "LOG_LEVEL": "INFO",
+        },
+        log_path=root / "backend.log",
+        port=port or find_free_port(),
+    ).start()
+
+
+@dataclass
+class DemoProject:
+    """The project the demo created, and the tasks it imported (local files, then uploads)."""
+
+    client: Any
+    project: int
+    task_ids: list[int]
+
+
+def _create_project(
+    ls: LocalLabelStudio, backend: LocalBackend, synth: Path, args: argparse.Namespace
+) -> DemoProject:
+    step("creating the project, importing images, connecting the backend")
+    client = client_for(ls.url, ls.legacy_token)
+    project = create_project(
+        client, f"fm-inspect demo {time.strftime('%H:%M:%S')}", LABEL_CONFIG.read_text()
+    )
+    ls.add_local_storage(
+        project, synth / "images", title="synthetic images", regex_filter=r".*\.png", sync=False
+    )
+    tasks = json.loads((synth / "tasks.json").read_text())[: args.tasks]
+    task_ids = import_tasks(
+        client, project, [{"data": {"image": t["data"]["image"]}} for t in tasks]
+    )
+    uploads = sorted((synth / "images").glob("*/*.png"))[: args.uploads]
+    task_ids += upload_images(ls.url, ls.auth_headers(), project, uploads)
+    connect_backend(client, project, backend.url)
+    return DemoProject(client, project, task_ids)
+
+
+@dataclass
+class PredictionCounts:
+    """What the stored predictions say: choices, model versions and CAM mask regions."""
+
+    choices: Counter
+    versions: Counter
+    masks: Counter
+
+    @classmethod
+    def of(cls, stored: list[dict]) -> PredictionCounts:
+        def results(kind: str | None = None):
+            for p in stored:
+                for r in p.get("result") or []:
+                    if kind is None or r.get("type") == kind:
+                        yield r
+
+        return cls(
+            choices=Counter(c for r in results() for c in r.get("value", {}).get("choices", [])),
+            versions=Counter(p.get("model_version") for p in stored),
+            masks=Counter(
+                label
+                for r in results("brushlabels")
+                for label in r.get("value", {}).get("brushlabels", [])
+            ),
+        )
+
+
+def _retrieve(demo: DemoProject) -> list[dict]:
+    """Run "Retrieve Predictions" on every task, print what was stored and return it."""
+    step(f"retrieving predictions for {len(demo.task_ids)} tasks")
+    started = time.perf_counter()
+    retrieve_predictions(demo.client, demo.project)
+    stored = predictions(demo.client, demo.project)
+    seconds = time.perf_counter() - started
+    counts = PredictionCounts.of(stored)
+    print(
+        f"    {len(stored)} predictions stored in {seconds:.1f}s; "
+        f"model versions {dict(counts.versions)}"
+    )
+    print(f"    predicted choices: {dict(counts.choices.most_common())}")
+    print(f"    defect mask regions (CAM): {dict(counts.masks.most_common())}")
+    return stored
+
+
+def _serve_until_stopped(ls: LocalLabelStudio) -> int:
+    print("Press Ctrl-C to stop both servers.", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while ls.is_running():
+        time.sleep(1)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     root = Path(args.data_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -101,82 +210,20 @@ def run(args: argparse.Namespace) -> int:
     model = ensure_model(root, synth, args.epochs)
     print(f"    classifier test accuracy: {test_accuracy(model)}")
 
-    step("starting Label Studio 1.23.2 (first start migrates its database: ~30 s)")
-    ls_port = args.ls_port or find_free_port()
-    ls = LocalLabelStudio(
-        data_dir=root / "label-studio",
-        port=ls_port,
-        extra_env={"LOCAL_FILES_DOCUMENT_ROOT": str(root / "files")},
-    ).start()
+    ls = _start_label_studio(root, args.ls_port)
     backend = None
     try:
-        step("starting the fm-inspect backend (gunicorn)")
-        backend = LocalBackend(
-            env={
-                "LABEL_STUDIO_URL": ls.url,
-                "LABEL_STUDIO_API_KEY": ls.legacy_token,
-                "MODEL_DIR": str(root / "models"),
-                "CLASSIFIER_MODEL": str(model),
-                "LOCAL_FILES_DOCUMENT_ROOT": str(root / "files"),
-                "LOG_LEVEL": "INFO",
-            },
-            log_path=root / "backend.log",
-            port=args.backend_port or find_free_port(),
-        ).start()
-
-        step("creating the project, importing images, connecting the backend")
-        client = client_for(ls.url, ls.legacy_token)
-        project = create_project(
-            client, f"fm-inspect demo {time.strftime('%H:%M:%S')}", LABEL_CONFIG.read_text()
-        )
-        ls.add_local_storage(
-            project, synth / "images", title="synthetic images", regex_filter=r".*\.png", sync=False
-        )
-        tasks = json.loads((synth / "tasks.json").read_text())[: args.tasks]
-        task_ids = import_tasks(
-            client, project, [{"data": {"image": t["data"]["image"]}} for t in tasks]
-        )
-        uploads = sorted((synth / "images").glob("*/*.png"))[: args.uploads]
-        task_ids += upload_images(ls.url, ls.auth_headers(), project, uploads)
-        connect_backend(client, project, backend.url)
-
-        step(f"retrieving predictions for {len(task_ids)} tasks")
-        started = time.perf_counter()
-        retrieve_predictions(client, project)
-        stored = predictions(client, project)
-        seconds = time.perf_counter() - started
-        labels = Counter(
-            choice
-            for p in stored
-            for r in p.get("result") or []
-            for choice in r.get("value", {}).get("choices", [])
-        )
-        versions = Counter(p.get("model_version") for p in stored)
+        backend = _start_backend(root, ls, model, args.backend_port)
+        demo = _create_project(ls, backend, synth, args)
+        stored = _retrieve(demo)
         print(
-            f"    {len(stored)} predictions stored in {seconds:.1f}s; model versions {dict(versions)}"
-        )
-        print(f"    predicted choices: {dict(labels.most_common())}")
-        masks = Counter(
-            label
-            for p in stored
-            for r in p.get("result") or []
-            if r.get("type") == "brushlabels"
-            for label in r.get("value", {}).get("brushlabels", [])
-        )
-        print(f"    defect mask regions (CAM): {dict(masks.most_common())}")
-
-        print(
-            f"\nLabel Studio: {ls.url}/projects/{project}/data\n"
+            f"\nLabel Studio: {ls.url}/projects/{demo.project}/data\n"
             f"login:        {ls.username} / {ls.password}\n"
             f"backend:      {backend.url}/health   (log: {root / 'backend.log'})\n"
         )
         if args.no_wait:
-            return 0 if len(stored) == len(task_ids) else 1
-        print("Press Ctrl-C to stop both servers.", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        while ls.is_running():
-            time.sleep(1)
-        return 0
+            return 0 if len(stored) == len(demo.task_ids) else 1
+        return _serve_until_stopped(ls)
     except KeyboardInterrupt:
         return 0
     finally:

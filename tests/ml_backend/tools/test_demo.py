@@ -1,0 +1,29 @@
+"""What the demo prints about the predictions Label Studio stored."""
+
+from __future__ import annotations
+
+from ml_backend.tools.demo import PredictionCounts
+
+
+def test_counts_choices_versions_and_mask_regions():
+    stored = [
+        {
+            "model_version": "demo-classifier-1",
+            "result": [
+                {"type": "choices", "value": {"choices": ["Crack"]}},
+                {"type": "brushlabels", "value": {"brushlabels": ["Crack"], "rle": [1, 2]}},
+                {"type": "brushlabels", "value": {"brushlabels": ["Crack"], "rle": [3]}},
+            ],
+        },
+        {"model_version": "demo-classifier-1", "result": [{"type": "choices", "value": {}}]},
+        {"model_version": "other", "result": None},
+    ]
+    counts = PredictionCounts.of(stored)
+    assert counts.choices == {"Crack": 1}
+    assert counts.versions == {"demo-classifier-1": 2, "other": 1}
+    assert counts.masks == {"Crack": 2}  # one per region, not per prediction
+
+
+def test_nothing_stored_counts_nothing():
+    counts = PredictionCounts.of([])
+    assert (counts.choices, counts.versions, counts.masks) == ({}, {}, {})
