@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -140,6 +141,106 @@ def ensure_view(client, project: int) -> int:
     return int(created["id"])
 
 
+@dataclass
+class _NextRound:
+    """The round about to be applied and what was in force before it."""
+
+    version: str  # al-<k>, one past the highest round Label Studio knows
+    previous: str  # the project's model_version before the round ("" when none)
+    versions: dict[str, int]  # the project's model versions (prediction counts) before it
+
+
+def _next_round(call, client, project: int) -> _NextRound:
+    before = call("reading the project", lambda: _api(client, "GET", f"api/projects/{project}"))
+    previous = str(before.get("model_version") or "")
+    versions = call("listing model versions", lambda: model_versions(client, project))
+    numbers = [n for n in (round_number(v) for v in [*versions, previous]) if n is not None]
+    return _NextRound(f"{ROUND_PREFIX}{max(numbers, default=0) + 1}", previous, versions)
+
+
+def _prediction_items(
+    version: str, ordered_task_ids: list[int], results: dict[int, list[dict]]
+) -> list[dict]:
+    """One prediction per task, scored ``(rank + 1) / (N + 1)``: Label Studio serves the lowest
+    score first."""
+    n = len(ordered_task_ids)
+    return [
+        {
+            "task": int(task_id),
+            "model_version": version,
+            "score": (rank + 1) / (n + 1),
+            "result": results[int(task_id)],
+        }
+        for rank, task_id in enumerate(ordered_task_ids)
+    ]
+
+
+def _import_and_switch(call, client, project: int, version: str, items: list[dict], chunk: int):
+    """Uncertainty sampling on, the round's predictions imported and counted, then
+    ``model_version`` switched to it; returns how many Label Studio created. Raises
+    :class:`QueueRoundFailed` when it stored fewer than all or did not switch."""
+    n = len(items)
+    call(
+        "setting uncertainty sampling",
+        lambda: _api(
+            client,
+            "PATCH",
+            f"api/projects/{project}",
+            json={"sampling": SAMPLING, "show_collab_predictions": True},
+        ),
+    )
+    created = 0
+    for start in range(0, n, chunk):
+        # not retried: a repeated bulk import could duplicate predictions
+        response = client.projects.import_predictions(
+            id=project,
+            request=items[start : start + chunk],
+            request_options={"timeout_in_seconds": LONG_CALL_SECONDS},
+        )
+        created += int(getattr(response, "created", 0) or 0)
+    if created != n:
+        raise QueueRoundFailed(
+            f"Label Studio stored {created} of {n} {version} predictions (its bulk import drops "
+            "items that fail validation; see the Label Studio log)"
+        )
+    stored = model_versions(client, project).get(version, 0)
+    if stored != n:
+        raise QueueRoundFailed(f"{stored} {version} predictions found after import, expected {n}")
+    switched = _api(client, "PATCH", f"api/projects/{project}", json={"model_version": version})
+    if str((switched or {}).get("model_version")) != version:
+        raise QueueRoundFailed(f"project.model_version did not switch to {version}")
+    return created
+
+
+def _roll_back(client, project: int, round_: _NextRound, exc: Exception) -> None:
+    """Delete the partial round and put the previous one back in effect (logged, never raises)."""
+    try:
+        delete_version(client, project, round_.version)
+        if round_.previous:  # make sure the previous round is still the one in effect
+            _api(
+                client, "PATCH", f"api/projects/{project}", json={"model_version": round_.previous}
+            )
+    except Exception as cleanup:  # noqa: BLE001 - reported with the original error
+        log.error(
+            "project %s: could not remove the partial %s: %s", project, round_.version, cleanup
+        )
+    log.error(
+        "project %s: queue round %s not applied; the previous order (%s) stays: %s",
+        project,
+        round_.version,
+        round_.previous or "none",
+        exc,
+    )
+
+
+def _update_view(client, project: int) -> int | None:
+    try:
+        return ensure_view(client, project)
+    except Exception as exc:  # noqa: BLE001 - the stream order does not depend on the view
+        log.warning("project %s: Data Manager view not updated: %s", project, exc)
+        return None
+
+
 def apply_order(
     client,
     project: int,
@@ -160,82 +261,22 @@ def apply_order(
         (lambda what, fn: with_retries(settings, what, fn)) if settings else (lambda _w, fn: fn())
     )
     started = time.perf_counter()
-    before = call("reading the project", lambda: _api(client, "GET", f"api/projects/{project}"))
-    previous = str(before.get("model_version") or "")
-    versions = call("listing model versions", lambda: model_versions(client, project))
-    numbers = [n for n in (round_number(v) for v in [*versions, previous]) if n is not None]
-    k = max(numbers, default=0) + 1
-    version = f"{ROUND_PREFIX}{k}"
-    n = len(ordered_task_ids)
-    items = [
-        {
-            "task": int(task_id),
-            "model_version": version,
-            "score": (rank + 1) / (n + 1),
-            "result": results[int(task_id)],
-        }
-        for rank, task_id in enumerate(ordered_task_ids)
-    ]
-    created = 0
+    round_ = _next_round(call, client, project)
+    version = round_.version
+    items = _prediction_items(version, ordered_task_ids, results)
     try:
-        call(
-            "setting uncertainty sampling",
-            lambda: _api(
-                client,
-                "PATCH",
-                f"api/projects/{project}",
-                json={"sampling": SAMPLING, "show_collab_predictions": True},
-            ),
-        )
-        for start in range(0, n, chunk):
-            part = items[start : start + chunk]
-            # not retried: a repeated bulk import could duplicate predictions
-            response = client.projects.import_predictions(
-                id=project,
-                request=part,
-                request_options={"timeout_in_seconds": LONG_CALL_SECONDS},
-            )
-            created += int(getattr(response, "created", 0) or 0)
-        if created != n:
-            raise QueueRoundFailed(
-                f"Label Studio stored {created} of {n} {version} predictions (its bulk import drops "
-                "items that fail validation; see the Label Studio log)"
-            )
-        stored = model_versions(client, project).get(version, 0)
-        if stored != n:
-            raise QueueRoundFailed(
-                f"{stored} {version} predictions found after import, expected {n}"
-            )
-        switched = _api(client, "PATCH", f"api/projects/{project}", json={"model_version": version})
-        if str((switched or {}).get("model_version")) != version:
-            raise QueueRoundFailed(f"project.model_version did not switch to {version}")
+        created = _import_and_switch(call, client, project, version, items, chunk)
     except Exception as exc:
-        try:
-            delete_version(client, project, version)
-            if previous:  # make sure the previous round is still the one in effect
-                _api(client, "PATCH", f"api/projects/{project}", json={"model_version": previous})
-        except Exception as cleanup:  # noqa: BLE001 - reported with the original error
-            log.error("project %s: could not remove the partial %s: %s", project, version, cleanup)
-        log.error(
-            "project %s: queue round %s not applied; the previous order (%s) stays: %s",
-            project,
-            version,
-            previous or "none",
-            exc,
-        )
+        _roll_back(client, project, round_, exc)
         if isinstance(exc, QueueRoundFailed):
             raise
         raise QueueRoundFailed(f"queue round {version} not applied: {exc}") from exc
-    stale = [v for v in versions if round_number(v) is not None and v != version]
+    stale = [v for v in round_.versions if round_number(v) is not None and v != version]
     removed = delete_rounds(client, project, version, stale) if prune else []
-    view = None
-    try:
-        view = ensure_view(client, project)
-    except Exception as exc:  # noqa: BLE001 - the stream order does not depend on the view
-        log.warning("project %s: Data Manager view not updated: %s", project, exc)
+    view = _update_view(client, project)
     return {
         "model_version": version,
-        "previous": previous or None,
+        "previous": round_.previous or None,
         "deleted_versions": removed,
         "stale_versions": [v for v in stale if v not in removed],
         "predictions": created,
@@ -367,6 +408,30 @@ def stored_prelabels(tasks: list[dict], version: str) -> dict[int, list[dict]]:
     return found
 
 
+def _with_full_prelabels(
+    tasks: list[dict], results: dict[int, list[dict]], info: dict[str, Any]
+) -> dict[int, list[dict]]:
+    """Annotators see the round's predictions as pre-labels: reuse the full ones (choices and
+    masks) that re-prediction stored for this model version; the choice alone where none is.
+    Counts the reused ones in ``info["full_prelabels"]``."""
+    full = stored_prelabels(tasks, info["model_version"])
+    merged = {task_id: full.get(task_id, result) for task_id, result in results.items()}
+    info["full_prelabels"] = sum(task_id in full for task_id in merged)
+    return merged
+
+
+def _log_round(project, applied: dict, info: dict, ordered: list[int]) -> None:
+    log.info(
+        "project %s: queue round %s by %s over %d tasks, first task %s%s",
+        project,
+        applied["model_version"],
+        info["strategy"],
+        len(ordered),
+        ordered[0],
+        f" (notes: {'; '.join(info['notes'])})" if info["notes"] else "",
+    )
+
+
 def reorder_project(
     state,
     project: str,
@@ -401,11 +466,7 @@ def reorder_project(
     if not ordered:
         log.info("project %s: %s", project, info["note"])
         return {"state": "skipped", "reason": info["note"]}
-    # annotators see the round's predictions as pre-labels: reuse the full ones (choices and
-    # masks) that re-prediction stored for this model version; the choice alone where none is
-    full = stored_prelabels(tasks, info["model_version"])
-    results = {task_id: full.get(task_id, result) for task_id, result in results.items()}
-    info["full_prelabels"] = sum(task_id in full for task_id in results)
+    results = _with_full_prelabels(tasks, results, info)
     scored_in = time.perf_counter() - started
     applied = apply_order(
         client, int(project), ordered, results, settings=settings, prune=not prune_later
@@ -423,15 +484,7 @@ def reorder_project(
         "score_seconds": round(scored_in, 2),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    log.info(
-        "project %s: queue round %s by %s over %d tasks, first task %s%s",
-        project,
-        applied["model_version"],
-        info["strategy"],
-        len(ordered),
-        ordered[0],
-        f" (notes: {'; '.join(info['notes'])})" if info["notes"] else "",
-    )
+    _log_round(project, applied, info, ordered)
     return summary
 
 
