@@ -6,7 +6,7 @@ from __future__ import annotations
 from ml_backend.jobs.followups import queue_job
 from ml_backend.jobs.prelabel import run_chunk
 from ml_backend.jobs.scheduler import train_job
-from ml_backend.queue.order import prune_rounds_job
+from ml_backend.queue.rounds import prune_rounds_job
 
 
 def _prelabel(state, job_id: str) -> dict:

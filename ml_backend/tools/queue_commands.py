@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from ml_backend.jobs.records import ProjectLock
-    from ml_backend.queue.order import QueueRoundFailed, reorder_project
+    from ml_backend.queue.order import reorder_project
+    from ml_backend.queue.rounds import QueueRoundFailed
     from ml_backend.settings import Settings, SettingsError
     from ml_backend.state import BackendState
     from model_zoo.acquisition import AcquisitionError
@@ -91,7 +92,7 @@ def bench_apply(client, n_tasks: int, chunk: int, headers: dict, url: str) -> di
 
     from ml_backend.controls.choices import choices_result
     from ml_backend.labelstudio.project import create_project, import_tasks
-    from ml_backend.queue.order import apply_order, delete_rounds
+    from ml_backend.queue.rounds import apply_order, delete_rounds
 
     project = create_project(client, f"bench-queue-{n_tasks}", BENCH_CONFIG)
     started = time.perf_counter()

@@ -23,7 +23,7 @@ from ml_backend.labelstudio.project import (
     create_project,
     import_tasks,
 )
-from ml_backend.queue import order as queue_order
+from ml_backend.queue import rounds, scoring
 from model_zoo.data.synth import render_sample
 
 CLASSES = {
@@ -135,7 +135,7 @@ def test_a_round_makes_next_serve_the_top_ranked_task(monkeypatch, capsys, proje
         headers=label_studio.auth_headers(),
         timeout=30,
     ).json()
-    view = next(v for v in views if v["data"].get("title") == queue_order.VIEW_TITLE)
+    view = next(v for v in views if v["data"].get("title") == rounds.VIEW_TITLE)
     assert (view.get("ordering") or view["data"].get("ordering")) == ["tasks:predictions_score"], (
         view
     )
@@ -149,14 +149,14 @@ def test_a_round_makes_next_serve_the_top_ranked_task(monkeypatch, capsys, proje
 def test_a_half_applied_round_keeps_the_previous_order(monkeypatch, capsys, project, label_studio):
     before = al_predictions(label_studio, project["id"], "al-1")
     assert before, "needs the first round"
-    real_results = queue_order._results
+    real_results = scoring._results
 
     def one_invalid(handler, classifier, probs):
         results = real_results(handler, classifier, probs)
         results[-1] = [{**results[-1][0], "value": {"choices": ["Not a choice"]}}]  # LS drops it
         return results
 
-    monkeypatch.setattr(queue_order, "_results", one_invalid)
+    monkeypatch.setattr(scoring, "_results", one_invalid)
     code, out = reorder(monkeypatch, project, capsys)
     assert code == 1 and "stored" in out.err, out
     state = project_state(label_studio, project["id"])
@@ -174,7 +174,7 @@ def test_the_next_round_replaces_the_previous_one(monkeypatch, capsys, project, 
     assert code == 0, out
     state = project_state(label_studio, project["id"])
     assert state["model_version"] == "al-2"  # the failed al-2 left nothing behind
-    versions = queue_order.model_versions(project["client"], project["id"])
+    versions = rounds.model_versions(project["client"], project["id"])
     assert not [v for v in versions if v.startswith("al-") and v != "al-2"], versions
     assert len(al_predictions(label_studio, project["id"], "al-2")) == len(
         [t for t, (_, labeled) in project["truth"].items() if not labeled]

@@ -1,7 +1,7 @@
-"""Queue rounds without Label Studio: scoring paths, bad input, and the scheduler hook.
+"""Queue rounds without Label Studio: settings, the scheduler hook and pre-label reuse.
 
-The Label Studio side (predictions, model_version switch, /next/, half-applied rounds) is tested
-against a real server in tests/integration/test_queue_order.py.
+Scoring is tested in test_scoring.py, the Label Studio side in test_rounds.py and against a real
+server in tests/integration/test_queue_order.py.
 """
 
 from __future__ import annotations
@@ -10,60 +10,9 @@ import pytest
 
 from ml_backend.jobs import scheduler
 from ml_backend.queue import order as queue_order
-from ml_backend.queue.order import round_number, score_tasks
 from ml_backend.settings import Settings, SettingsError
 from ml_backend.state import BackendState
 from tests.ml_backend.conftest import make_settings
-from tests.ml_backend.training.test_trainer import CONFIG, make_tasks
-
-
-@pytest.fixture(scope="module")
-def handler(tmp_path_factory):
-    state = BackendState(
-        make_settings(tmp_path_factory.mktemp("q"), ACQUISITION_BATCH_DIVERSITY="2")
-    )
-    _, handlers = state.predictor.handlers(CONFIG, "9")
-    return state, handlers[0]
-
-
-def test_all_tasks_labeled_means_nothing_to_order(handler):
-    state, choices = handler
-    ordered, results, info = score_tasks(
-        state,
-        choices,
-        make_tasks(per_class=2, unlabeled_per_class=0),
-        strategy="discriminator",
-        minority=(),
-    )
-    assert ordered == [] and results == {} and "every task is labeled" in info["note"]
-
-
-def test_unlabeled_tasks_are_ranked_with_valid_results_and_features_cached(handler):
-    state, choices = handler
-    tasks = make_tasks(per_class=3, unlabeled_per_class=2)
-    unlabeled = {t["id"] for t in tasks if not t["is_labeled"]}
-    ordered, results, info = score_tasks(
-        state, choices, tasks, strategy="discriminator", minority=("Not a class",)
-    )
-    assert sorted(ordered) == sorted(unlabeled) and set(results) == unlabeled
-    for result in results.values():
-        assert (
-            result[0]["from_name"] == "defect"
-            and result[0]["value"]["choices"][0] in choices.labels
-        )
-    assert any("not classes of this project" in n for n in info["notes"])
-    assert info["features_computed"] == len(tasks)
-    again = score_tasks(state, choices, tasks, strategy="entropy", minority=())
-    assert again[2]["features_computed"] == 0  # the cache served every task
-    # an untrained head has no meaningful probabilities: entropy says so and ranks randomly
-    assert any("using random" in n for n in again[2]["notes"])
-
-
-def test_round_numbers():
-    assert round_number("al-12") == 12
-    assert (
-        round_number("p3-v1") is None and round_number("") is None and round_number("al-x") is None
-    )
 
 
 def test_settings_parse_and_validate():
@@ -128,11 +77,3 @@ def test_the_round_reuses_full_stored_prelabels_of_the_same_model():
         {"id": 5},
     ]
     assert stored_prelabels(tasks, "p3-v2") == {1: [choice, mask], 2: [mask]}
-
-
-def test_pruning_never_deletes_the_round_in_force_or_a_newer_one(monkeypatch):
-    deleted = []
-    monkeypatch.setattr(queue_order, "delete_version", lambda c, p, v: deleted.append(v))
-    versions = ["al-1", "al-2", "al-3", "al-4", "p1-v1", "tiny-vit-random-seed0"]
-    assert queue_order.delete_rounds(None, 1, "al-3", versions) == ["al-1", "al-2"]
-    assert deleted == ["al-1", "al-2"]

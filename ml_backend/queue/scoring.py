@@ -1,0 +1,136 @@
+"""Ranking the unlabeled tasks of a project for a queue round.
+
+Labeled = has a usable annotation of the classifier's Choices tag, pool = every task that is not
+labeled. Backbone features of all tasks come from the feature cache
+(``$MODEL_DIR/features/<model version>``; only new tasks are embedded), class probabilities and
+MC-dropout samples from the classifier head on those features. ``ACQUISITION_STRATEGY`` scores
+the pool (higher = label sooner) and the first ``ACQUISITION_BATCH_DIVERSITY`` positions are made
+diverse, giving a full order; each pool task gets the classifier's choice as its result.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from ml_backend.images.fetcher import ImageFetchError
+from ml_backend.queue.rounds import QueueRoundFailed
+from ml_backend.training.annotations import build_training_set
+from model_zoo.acquisition import AcquisitionContext, acquisition_order, get_strategy
+from model_zoo.acquisition.bald import dropout_rate, mc_dropout_probabilities
+from model_zoo.storage.feature_cache import FeatureCache, cached_embeddings
+
+log = logging.getLogger(__name__)
+
+MC_SAMPLES = 20
+
+
+def _features(state, classifier, tasks: list[dict], image_key: str):
+    """Features of ``tasks`` (cached per model version): (features, failed positions, computed)."""
+    cache = FeatureCache(state.settings.model_dir / "features")
+    urls = [(t.get("data") or {}).get(image_key) for t in tasks]
+    keys = [f"{t['id']}:{u}" for t, u in zip(tasks, urls, strict=True)]
+    failed: list[int] = []
+
+    def compute(positions: list[int]) -> np.ndarray:
+        futures = [
+            state.predictor._pool.submit(state.predictor._fetch, urls[i], int(tasks[i]["id"]))
+            for i in positions
+        ]
+        images, ok = [], []
+        for i, future in zip(positions, futures, strict=True):
+            try:
+                images.append(future.result())
+                ok.append(i)
+            except (ImageFetchError, OSError, ValueError) as exc:
+                log.warning("task %s left out of the queue order: %s", tasks[i]["id"], exc)
+                failed.append(i)
+        feats = classifier.embed(images, batch_size=state.settings.predict_batch_size)
+        width = feats.shape[1] if len(ok) else 1
+        out = np.full((len(positions), width), np.nan, dtype=np.float32)  # NaN: retried next time
+        where = {i: j for j, i in enumerate(positions)}
+        for row, i in enumerate(ok):
+            out[where[i]] = feats[row]
+        return out
+
+    features, computed = cached_embeddings(cache, classifier.version, keys, compute)
+    if failed:
+        log.warning("%d task image(s) could not be read", len(failed))
+    log.info("features: %d of %d computed, the rest from the cache", computed, len(tasks))
+    return features, failed, computed
+
+
+def _results(handler, classifier, probs: np.ndarray) -> list[list[dict]]:
+    """A Choices result per row (the handler's scoring; the best choice when none reaches the
+    threshold, since every task of the round needs a prediction)."""
+    if not handler.label_map(classifier.classes):
+        raise QueueRoundFailed(
+            f"no choice of <Choices name={handler.control.name!r}> matches a class of the model "
+            f"({classifier.classes}); cannot build valid predictions"
+        )
+    regions = handler.choice_regions(probs, classifier, keep_best=True)
+    return [[region.item for region in row] for row in regions]
+
+
+def score_tasks(state, handler, tasks: list[dict], *, strategy: str, minority: tuple[str, ...]):
+    """Rank the unlabeled tasks: ``(ordered task ids, {task id: result}, details)``."""
+    settings = state.settings
+    training = build_training_set(tasks, handler.control, handler.image_key)
+    labeled_label = {e.task_id: e.labels[0] for e in training.examples}
+    pool = [t for t in tasks if not t.get("is_labeled") and int(t["id"]) not in labeled_label]
+    labeled = [t for t in tasks if int(t["id"]) in labeled_label]
+    if not pool:
+        return [], {}, {"note": "every task is labeled: nothing to order"}
+    classifier = handler.classifier
+    features, failed, computed = _features(state, classifier, pool + labeled, handler.image_key)
+    bad = set(failed)
+    keep_pool = [i for i in range(len(pool)) if i not in bad]
+    keep_lab = [j for j in range(len(labeled)) if len(pool) + j not in bad]
+    if not keep_pool:
+        raise QueueRoundFailed("no image of an unlabeled task could be read; nothing to rank")
+    pool_x = features[keep_pool]
+    lab_x = features[[len(pool) + j for j in keep_lab]] if keep_lab else None
+    lab_y = [labeled_label[int(labeled[j]["id"])] for j in keep_lab]
+    x = torch.as_tensor(pool_x)
+    probs = classifier.probabilities(classifier.head_logits(x))
+    chosen = get_strategy(strategy)
+    needs_mc = "bald" in chosen.name
+    mc = (
+        mc_dropout_probabilities(
+            classifier.head_logits,
+            pool_x,
+            samples=MC_SAMPLES,
+            rate=dropout_rate(classifier.model.config),
+            multi_label=classifier.multi_label,
+        )
+        if needs_mc
+        else None
+    )
+    ctx = AcquisitionContext(
+        pool_features=pool_x,
+        labeled_features=lab_x,
+        labeled_labels=lab_y,
+        probabilities=probs if classifier.head_trained else None,  # untrained head: noise
+        mc_probabilities=mc,
+        classes=handler.labels,
+        minority=minority,
+    )
+    scores = chosen.score(ctx)
+    order = acquisition_order(scores, pool_x, batch=settings.acquisition_batch_diversity)
+    pool_ids = [int(pool[i]["id"]) for i in keep_pool]
+    results = _results(handler, classifier, probs)
+    ordered = [pool_ids[i] for i in order]
+    by_id = {pool_ids[i]: results[i] for i in range(len(pool_ids))}
+    details = {
+        "strategy": chosen.name,
+        "notes": ctx.notes,
+        "pool": len(pool),
+        "unreadable": len(failed),
+        "features_computed": computed,
+        "labeled": len(lab_y),
+        "model_version": classifier.version,
+        "top_score": float(scores[order[0]]),
+    }
+    return ordered, by_id, details
