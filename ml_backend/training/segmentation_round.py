@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from ml_backend.training.masks import sample_from_annotation
 from model_zoo.segmentation import (
@@ -28,6 +30,15 @@ log = logging.getLogger(__name__)
 SEGMENTATION_FOLDER = "segmentation"
 
 
+@dataclass
+class AnnotatedImage:
+    """An image of the round with the BrushLabels result items its annotation submitted."""
+
+    image: Any  # PIL image
+    task_id: int
+    brush: list[dict]
+
+
 def _cam_holdout_iou(brush_handler, classifier, held) -> dict:
     mapping = brush_handler.label_map(classifier.classes)
     label_of_class = {i: label for label, indices in mapping.items() for i in indices}
@@ -38,16 +49,18 @@ def _cam_holdout_iou(brush_handler, classifier, held) -> dict:
 
 
 def train_round_segmentation(
-    settings, brush_handler, classifier, examples: Sequence[tuple]
+    settings, brush_handler, classifier, examples: Sequence[AnnotatedImage]
 ) -> tuple[SegmentationModel | None, dict]:
-    """``examples``: ``(image, task_id, brush result items)`` of the round's annotated tasks."""
+    """``examples``: the round's annotated tasks (an empty ``brush``: no mask submitted)."""
     control = brush_handler.control.name
     labels = list(brush_handler.labels)
     samples, problems = [], {}
-    for image, task_id, brush in examples:
-        sample, issues = sample_from_annotation(task_id, image, brush, control, labels)
+    for example in examples:
+        sample, issues = sample_from_annotation(
+            example.task_id, example.image, example.brush, control, labels
+        )
         if issues:
-            problems[str(task_id)] = issues
+            problems[str(example.task_id)] = issues
         if sample is not None:
             samples.append(sample)
     record = {"control": control, "masked_images": len(samples), "mask_problems": problems}

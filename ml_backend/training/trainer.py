@@ -27,7 +27,11 @@ from ml_backend.controls.brush_cam import CamBrushHandler
 from ml_backend.controls.choices import ChoicesHandler
 from ml_backend.settings import Settings
 from ml_backend.training.annotations import TrainingSet, build_training_set, iter_tasks
-from ml_backend.training.segmentation_round import SEGMENTATION_FOLDER, train_round_segmentation
+from ml_backend.training.segmentation_round import (
+    SEGMENTATION_FOLDER,
+    AnnotatedImage,
+    train_round_segmentation,
+)
 from model_zoo.classifier.model import load_classifier
 from model_zoo.classifier.training import TrainConfig, fine_tune
 from model_zoo.data.dataset import open_image
@@ -183,7 +187,7 @@ def _segmentation_step(state, label_config, project, classifier, examples, train
         if handler is None:
             return None, {"status": "skipped", "reason": "no defect <BrushLabels> in the config"}
         brush = {e.task_id: e.brush for e in training_set.examples}
-        rows = [(e.image, e.task_id, brush.get(e.task_id, [])) for e in examples]
+        rows = [AnnotatedImage(e.image, e.task_id, brush.get(e.task_id, [])) for e in examples]
         return train_round_segmentation(state.settings, handler, classifier, rows)
     except Exception as exc:  # the classifier's version must survive any of it
         log.exception("project %s: segmentation training failed", project)

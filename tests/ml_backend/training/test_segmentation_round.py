@@ -7,7 +7,7 @@ import torch
 
 from ml_backend.controls.brush import encode_mask
 from ml_backend.training import trainer
-from ml_backend.training.segmentation_round import train_round_segmentation
+from ml_backend.training.segmentation_round import AnnotatedImage, train_round_segmentation
 from model_zoo.classifier.model import load_classifier
 from tests.ml_backend.controls.test_brush_cam import brush_xml, predictor
 from tests.model_zoo.segmentation.test_train import _spots
@@ -36,7 +36,7 @@ def _rows(n: int):
                 "brushlabels": ["Spot"],
             },
         }
-        rows.append((s.image, 100 + i, [item]))
+        rows.append(AnnotatedImage(s.image, 100 + i, [item]))
     return rows
 
 
