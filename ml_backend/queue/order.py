@@ -93,17 +93,18 @@ def reorder_project(
         settings, "reading the tasks", lambda: list(iter_tasks(client, int(project)))
     )
     spec = strategy or settings.acquisition_strategy
-    ordered, results, info = score_tasks(
+    ranking = score_tasks(
         state,
         handler,
         tasks,
         strategy=spec,
         minority=tuple(settings.minority_classes if minority is None else minority),
     )
+    ordered, info = ranking.ordered, ranking.details
     if not ordered:
         log.info("project %s: %s", project, info["note"])
         return {"state": "skipped", "reason": info["note"]}
-    results = _with_full_prelabels(tasks, results, info)
+    results = _with_full_prelabels(tasks, ranking.results, info)
     scored_in = time.perf_counter() - started
     applied = apply_order(
         client, int(project), ordered, results, settings=settings, prune=not prune_later

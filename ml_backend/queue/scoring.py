@@ -11,6 +11,8 @@ diverse, giving a full order; each pool task gets the classifier's choice as its
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +29,25 @@ log = logging.getLogger(__name__)
 MC_SAMPLES = 20
 
 
-def _features(state, classifier, tasks: list[dict], image_key: str):
-    """Features of ``tasks`` (cached per model version): (features, failed positions, computed)."""
+@dataclass
+class Ranking:
+    """The unlabeled tasks in the order to label them (ids, first = sooner), a Choices result
+    for each, and how the order was made (only a ``note`` when there is nothing to order)."""
+
+    ordered: list[int]
+    results: dict[int, list[dict]]
+    details: dict[str, Any]
+
+
+@dataclass
+class _Features:
+    values: np.ndarray  # one row per task; NaN where its image could not be read
+    failed: list[int]  # positions of the tasks whose image could not be read
+    computed: int  # rows embedded now (the rest came from the cache)
+
+
+def _features(state, classifier, tasks: list[dict], image_key: str) -> _Features:
+    """Backbone features of ``tasks``, cached per model version."""
     cache = FeatureCache(state.settings.model_dir / "features")
     urls = [(t.get("data") or {}).get(image_key) for t in tasks]
     keys = [f"{t['id']}:{u}" for t, u in zip(tasks, urls, strict=True)]
@@ -59,7 +78,7 @@ def _features(state, classifier, tasks: list[dict], image_key: str):
     if failed:
         log.warning("%d task image(s) could not be read", len(failed))
     log.info("features: %d of %d computed, the rest from the cache", computed, len(tasks))
-    return features, failed, computed
+    return _Features(features, failed, computed)
 
 
 def _results(handler, classifier, probs: np.ndarray) -> list[list[dict]]:
@@ -74,18 +93,33 @@ def _results(handler, classifier, probs: np.ndarray) -> list[list[dict]]:
     return [[region.item for region in row] for row in regions]
 
 
-def score_tasks(state, handler, tasks: list[dict], *, strategy: str, minority: tuple[str, ...]):
-    """Rank the unlabeled tasks: ``(ordered task ids, {task id: result}, details)``."""
+def _mc_probabilities(classifier, pool_x: np.ndarray, strategy_name: str) -> np.ndarray | None:
+    """MC-dropout samples of the head on ``pool_x``, for the BALD strategies only."""
+    if "bald" not in strategy_name:
+        return None
+    return mc_dropout_probabilities(
+        classifier.head_logits,
+        pool_x,
+        samples=MC_SAMPLES,
+        rate=dropout_rate(classifier.model.config),
+        multi_label=classifier.multi_label,
+    )
+
+
+def score_tasks(
+    state, handler, tasks: list[dict], *, strategy: str, minority: tuple[str, ...]
+) -> Ranking:
+    """Rank the unlabeled tasks of ``tasks`` for ``handler``'s classifier."""
     settings = state.settings
     training = build_training_set(tasks, handler.control, handler.image_key)
     labeled_label = {e.task_id: e.labels[0] for e in training.examples}
     pool = [t for t in tasks if not t.get("is_labeled") and int(t["id"]) not in labeled_label]
     labeled = [t for t in tasks if int(t["id"]) in labeled_label]
     if not pool:
-        return [], {}, {"note": "every task is labeled: nothing to order"}
+        return Ranking([], {}, {"note": "every task is labeled: nothing to order"})
     classifier = handler.classifier
-    features, failed, computed = _features(state, classifier, pool + labeled, handler.image_key)
-    bad = set(failed)
+    found = _features(state, classifier, pool + labeled, handler.image_key)
+    features, bad = found.values, set(found.failed)
     keep_pool = [i for i in range(len(pool)) if i not in bad]
     keep_lab = [j for j in range(len(labeled)) if len(pool) + j not in bad]
     if not keep_pool:
@@ -96,18 +130,7 @@ def score_tasks(state, handler, tasks: list[dict], *, strategy: str, minority: t
     x = torch.as_tensor(pool_x)
     probs = classifier.probabilities(classifier.head_logits(x))
     chosen = get_strategy(strategy)
-    needs_mc = "bald" in chosen.name
-    mc = (
-        mc_dropout_probabilities(
-            classifier.head_logits,
-            pool_x,
-            samples=MC_SAMPLES,
-            rate=dropout_rate(classifier.model.config),
-            multi_label=classifier.multi_label,
-        )
-        if needs_mc
-        else None
-    )
+    mc = _mc_probabilities(classifier, pool_x, chosen.name)
     ctx = AcquisitionContext(
         pool_features=pool_x,
         labeled_features=lab_x,
@@ -127,10 +150,10 @@ def score_tasks(state, handler, tasks: list[dict], *, strategy: str, minority: t
         "strategy": chosen.name,
         "notes": ctx.notes,
         "pool": len(pool),
-        "unreadable": len(failed),
-        "features_computed": computed,
+        "unreadable": len(found.failed),
+        "features_computed": found.computed,
         "labeled": len(lab_y),
         "model_version": classifier.version,
         "top_score": float(scores[order[0]]),
     }
-    return ordered, by_id, details
+    return Ranking(ordered, by_id, details)

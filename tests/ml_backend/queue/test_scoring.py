@@ -21,32 +21,33 @@ def handler(tmp_path_factory):
 
 def test_all_tasks_labeled_means_nothing_to_order(handler):
     state, choices = handler
-    ordered, results, info = score_tasks(
+    ranking = score_tasks(
         state,
         choices,
         make_tasks(per_class=2, unlabeled_per_class=0),
         strategy="discriminator",
         minority=(),
     )
-    assert ordered == [] and results == {} and "every task is labeled" in info["note"]
+    assert ranking.ordered == [] and ranking.results == {}
+    assert "every task is labeled" in ranking.details["note"]
 
 
 def test_unlabeled_tasks_are_ranked_with_valid_results_and_features_cached(handler):
     state, choices = handler
     tasks = make_tasks(per_class=3, unlabeled_per_class=2)
     unlabeled = {t["id"] for t in tasks if not t["is_labeled"]}
-    ordered, results, info = score_tasks(
+    ranking = score_tasks(
         state, choices, tasks, strategy="discriminator", minority=("Not a class",)
     )
-    assert sorted(ordered) == sorted(unlabeled) and set(results) == unlabeled
-    for result in results.values():
+    assert sorted(ranking.ordered) == sorted(unlabeled) and set(ranking.results) == unlabeled
+    for result in ranking.results.values():
         assert (
             result[0]["from_name"] == "defect"
             and result[0]["value"]["choices"][0] in choices.labels
         )
-    assert any("not classes of this project" in n for n in info["notes"])
-    assert info["features_computed"] == len(tasks)
+    assert any("not classes of this project" in n for n in ranking.details["notes"])
+    assert ranking.details["features_computed"] == len(tasks)
     again = score_tasks(state, choices, tasks, strategy="entropy", minority=())
-    assert again[2]["features_computed"] == 0  # the cache served every task
+    assert again.details["features_computed"] == 0  # the cache served every task
     # an untrained head has no meaningful probabilities: entropy says so and ranks randomly
-    assert any("using random" in n for n in again[2]["notes"])
+    assert any("using random" in n for n in again.details["notes"])
