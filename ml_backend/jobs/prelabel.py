@@ -22,13 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ml_backend.jobs.prelabel_records import PrelabelRecords, job_id_for
 from ml_backend.labelstudio import bulk
-from ml_backend.server import metrics
-from ml_backend.training.trainer import (
+from ml_backend.labelstudio.retries import (
     LabelStudioUnavailable,
     is_label_studio_outage,
     ls_client,
     with_retries,
 )
+from ml_backend.server import metrics
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import time
 
 from ml_backend.jobs import prelabel
 from ml_backend.jobs.executor import redis_status
-from ml_backend.training.trainer import LabelStudioUnavailable
+from ml_backend.labelstudio.retries import LabelStudioUnavailable
 
 log = logging.getLogger(__name__)
 

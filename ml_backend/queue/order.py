@@ -23,11 +23,12 @@ import logging
 import time
 from typing import Any
 
+from ml_backend.labelstudio.retries import with_retries
 from ml_backend.queue.rounds import apply_order
 from ml_backend.queue.scoring import score_tasks
 from ml_backend.training import trainer
 from ml_backend.training.annotations import iter_tasks
-from ml_backend.training.trainer import TrainingSkipped, _choices_handler, with_retries
+from ml_backend.training.trainer import TrainingSkipped, choices_handler
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def reorder_project(
         settings, "reading the project", lambda: client.projects.get(id=int(project))
     )
     try:
-        handler = _choices_handler(state, details.label_config, str(project))
+        handler = choices_handler(state, details.label_config, str(project))
     except TrainingSkipped as exc:
         return {"state": "skipped", "reason": str(exc)}
     tasks = with_retries(

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml_backend.labelstudio.client import api_request
+from ml_backend.labelstudio.retries import with_retries
 from ml_backend.training import trainer
-from ml_backend.training.trainer import with_retries
 
 log = logging.getLogger(__name__)
 

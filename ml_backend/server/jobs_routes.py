@@ -12,9 +12,9 @@ from flask import Flask, jsonify
 
 from ml_backend.jobs.prelabel import MODES, PrelabelError
 from ml_backend.jobs.view import job_list
+from ml_backend.labelstudio.retries import LabelStudioUnavailable
 from ml_backend.server import fields, metrics
 from ml_backend.server.errors import error_response as error
-from ml_backend.training.trainer import LabelStudioUnavailable
 
 
 def job_gauges(jobs: list[dict]) -> None:

@@ -117,9 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ml_backend.labelstudio.retries import ls_client
     from ml_backend.settings import Settings
     from ml_backend.training.annotations import iter_tasks
-    from ml_backend.training.trainer import ls_client
 
     try:
         client = ls_client(Settings.from_env())

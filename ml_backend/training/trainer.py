@@ -19,12 +19,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from PIL import Image
 
 from ml_backend.controls.brush_cam import CamBrushHandler
 from ml_backend.controls.choices import ChoicesHandler
+from ml_backend.labelstudio.retries import (  # noqa: F401 - re-exported: callers and tests use them here
+    LabelStudioRejected,
+    LabelStudioUnavailable,
+    is_label_studio_outage,
+    ls_client,
+    with_retries,
+)
 from ml_backend.settings import Settings
 from ml_backend.training.annotations import TrainingSet, build_training_set, iter_tasks
 from ml_backend.training.segmentation_round import (
@@ -38,90 +45,13 @@ from model_zoo.data.dataset import open_image
 from model_zoo.data.synthetic_mix import SyntheticMix, plan_mix
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class TrainingSkipped(Exception):
     """Nothing to train on yet (too few labels, one class); not an error."""
 
 
-class LabelStudioUnavailable(RuntimeError):
-    """Label Studio did not answer (after retries): the round is tried again later."""
-
-
-class LabelStudioRejected(RuntimeError):
-    """Label Studio answered with a 4xx (unknown project, bad token): retrying cannot help."""
-
-    def __init__(self, message: str, status_code: int | None):
-        super().__init__(message)
-        self.status_code = status_code
-
-
-#: what a Label Studio outage looks like from here: the connection fails or times out (httpx for
-#: the SDK, requests for image downloads, plain OSError subclasses) or Label Studio answers 5xx,
-#: 408 or 429. Every other exception is a local error and is raised at once, never retried.
-_TRANSIENT_STATUS = frozenset({408, 429})
-
-
-def is_label_studio_outage(exc: BaseException) -> bool:
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status >= 500 or status in _TRANSIENT_STATUS
-    import httpx
-    import requests
-
-    transport = (httpx.TransportError, requests.ConnectionError, requests.Timeout)
-    return isinstance(exc, (*transport, ConnectionError, TimeoutError))
-
-
-def with_retries(settings: Settings, what: str, call: Callable[[], T]) -> T:
-    """Call Label Studio, retrying outages (connection errors, 5xx) with exponential back-off.
-
-    A 4xx answer raises :class:`LabelStudioRejected` at once; a local error (a bug, bad data,
-    a full disk) propagates unchanged at once: neither is retried."""
-    delay = settings.ls_retry_seconds
-    for attempt in range(1, settings.ls_retries + 1):
-        try:
-            return call()
-        except Exception as exc:  # the SDK raises httpx errors and ApiError
-            status = getattr(exc, "status_code", None)
-            if not is_label_studio_outage(exc) and not isinstance(status, int):
-                raise  # a local error: retrying would only repeat it
-            hint = (
-                f"Check that Label Studio is reachable at LABEL_STUDIO_URL={settings.label_studio_url!r} "
-                "and that LABEL_STUDIO_API_KEY is valid."
-            )
-            message = (
-                f"{what} failed after {attempt} attempt(s): {type(exc).__name__}: {exc}. {hint}"
-            )
-            if not is_label_studio_outage(exc):
-                raise LabelStudioRejected(message, status) from exc
-            if attempt == settings.ls_retries:
-                raise LabelStudioUnavailable(message) from exc
-            log.warning(
-                "%s failed (%s), retrying in %.1fs (%d/%d)",
-                what,
-                exc,
-                delay,
-                attempt,
-                settings.ls_retries,
-            )
-            time.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
-
-
-def ls_client(settings: Settings):
-    if not settings.label_studio_url or not settings.api_key:
-        raise RuntimeError(
-            "training needs LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to read the annotations"
-        )
-    from ml_backend.labelstudio.project import client_for
-
-    return client_for(settings.label_studio_url, settings.api_key)
-
-
-def _choices_handler(state, label_config: str, project: str) -> ChoicesHandler:
+def choices_handler(state, label_config: str, project: str) -> ChoicesHandler:
     _, handlers = state.predictor.handlers(label_config, project)
     for handler in handlers:
         if isinstance(handler, ChoicesHandler):
@@ -219,7 +149,7 @@ def _read_annotations(state, client, project: str) -> _Annotations:
     details = with_retries(
         settings, "reading the project", lambda: client.projects.get(id=int(project))
     )
-    handler = _choices_handler(state, details.label_config, project)
+    handler = choices_handler(state, details.label_config, project)
     tasks = with_retries(
         settings, "reading the annotations", lambda: list(iter_tasks(client, int(project)))
     )
