@@ -73,7 +73,7 @@ MASKS: list[Setting] = [
             text(str.lower),
             "ridge",
             "CAM refinements joined with `+`: none, ridge (CAM-gated ridge filter for crack and "
-            "net crack), superpixel, tta, advcam, sam (per tag: `model_refine`).",
+            "net crack), superpixel, guided, tta, advcam, sam (per tag: `model_refine`).",
         ),
         Setting(
             "CAM_LAYERS",

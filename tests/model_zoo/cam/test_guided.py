@@ -34,3 +34,13 @@ def test_all_zero_map_is_left_alone():
     work = np.zeros((40, 40), dtype=np.float32)
     out = REFINEMENTS["guided"]().refine_map(work, ImageContext(image, (40, 40)), None)
     assert not out.any()
+
+
+def test_fast_guided_filter_is_close_to_the_exact_one():
+    rng = np.random.default_rng(0)
+    guide = np.kron(rng.random((16, 16)), np.ones((16, 16))).astype(np.float32)
+    source = np.tile(np.linspace(0, 1, 256, dtype=np.float32), (256, 1))
+    exact = guided_filter(guide, source, 16, 1e-3)
+    fast = guided_filter(guide, source, 16, 1e-3, step=4)
+    assert fast.shape == exact.shape
+    assert float(np.abs(fast - exact).mean()) < 0.03
