@@ -49,7 +49,7 @@ class CamConfig:
     input_size: int = 0  # 0: the model's own input size
     threshold: str = "relative:0.5"
     min_area: int = 64
-    refine: tuple[str, ...] = ("ridge",)
+    refine: tuple[str, ...] = ("guided", "ridge")
     score_threshold: float = 0.5
     morph_radius: int | None = None
     max_side: int = DEFAULT_MAX_SIDE

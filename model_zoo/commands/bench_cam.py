@@ -44,7 +44,7 @@ _DIGITS = {
     "peak_rss_mb": 0,
 }
 
-DEFAULT_CONFIGS = "gradcam/last,gradcam/last+ridge,layercam/multi+ridge,gradcam/last+tta+ridge"
+DEFAULT_CONFIGS = "gradcam/last,gradcam/last+ridge,gradcam/last+guided+ridge,layercam/multi+ridge"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

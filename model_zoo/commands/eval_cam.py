@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", default="last,multi", help="comma list: last, multi")
     parser.add_argument(
         "--refine",
-        default="none,ridge,superpixel+ridge",
+        default="none,ridge,guided+ridge,superpixel+ridge",
         help="comma list of refinement chains (none, tta, advcam, superpixel, guided, ridge, sam; '+')",
     )
     parser.add_argument(
