@@ -101,11 +101,34 @@ def scene_images(size: int, count: int) -> list[Image.Image]:
     return out
 
 
+def config_row(classifier, images, forced, spec: str, base: dict, repeats: int) -> dict:
+    """One table row: Choices + masks of configuration ``spec`` against the ``base`` times."""
+    from model_zoo.cam.pipeline import classify_and_segment
+
+    config = parse_config(spec)
+    found: list = []
+
+    def once():
+        found.append(classify_and_segment(classifier, images, config, forced=forced))
+
+    per_image, per_image_cpu = (t / len(images) for t in best_seconds(once, repeats))
+    regions = sum(len(m.proposals) for row in found[-1].masks for m in row) / len(images)
+    return {
+        "config": spec,
+        "ms_per_image": 1000 * per_image,
+        "ratio_to_forward": per_image / base["forward"],
+        "ratio_to_choices": per_image / base["choices"],
+        "cpu_ms_per_image": 1000 * per_image_cpu,
+        "cpu_ratio_to_forward": per_image_cpu / base["forward_cpu"],
+        "regions_per_image": regions,
+        "peak_rss_mb": peak_mb(),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from model_zoo.cam.inputs import cam_input
-    from model_zoo.cam.pipeline import classify_and_segment
     from model_zoo.classifier.model import load_classifier
 
     torch.set_num_threads(args.threads)
@@ -132,27 +155,9 @@ def run(args: argparse.Namespace) -> int:
     )
     k = max(1, min(args.explain, len(classifier.classes)))
     forced = [list(range(len(classifier.classes)))[:k] for _ in images]
-    rows = []
-    for spec in [c.strip() for c in args.configs.split(",") if c.strip()]:
-        config = parse_config(spec)
-        found: list = []
-
-        def once(c=config, out=found):
-            out.append(classify_and_segment(classifier, images, c, forced=forced))
-
-        per_image, per_image_cpu = (t / args.batch for t in best_seconds(once, args.repeats))
-        regions = sum(len(m.proposals) for row in found[-1].masks for m in row) / args.batch
-        row = {
-            "config": spec,
-            "ms_per_image": 1000 * per_image,
-            "ratio_to_forward": per_image / forward,
-            "ratio_to_choices": per_image / choices,
-            "cpu_ms_per_image": 1000 * per_image_cpu,
-            "cpu_ratio_to_forward": per_image_cpu / forward_cpu,
-            "regions_per_image": regions,
-            "peak_rss_mb": peak_mb(),
-        }
-        rows.append(row)
+    base = {"forward": forward, "forward_cpu": forward_cpu, "choices": choices}
+    specs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    rows = [config_row(classifier, images, forced, spec, base, args.repeats) for spec in specs]
     print(format_table(rows, digits=_DIGITS, headers=_HEADERS))
     if args.json:
         summary = {
