@@ -8,7 +8,7 @@ through the switched-on refinements (:mod:`model_zoo.cam.refinements`) and becom
 each image's original size (:mod:`model_zoo.cam.proposals`). Uniform (blank) images get no maps.
 
 The defaults (:class:`CamConfig`) were chosen with ``python -m model_zoo eval-cam`` and
-``bench-cam`` (README, "Defect masks").
+``bench-cam`` (docs/cam-masks.md: guided filter + ridge filter, last layer, Grad-CAM).
 """
 
 from __future__ import annotations
