@@ -71,9 +71,10 @@ MASKS: list[Setting] = [
             "CAM_REFINE",
             "cam_refine",
             text(str.lower),
-            "ridge",
-            "CAM refinements joined with `+`: none, ridge (CAM-gated ridge filter for crack and "
-            "net crack), superpixel, tta, advcam, sam (per tag: `model_refine`).",
+            "guided+ridge",
+            "CAM refinements joined with `+`: none, guided (guided filter with the image as "
+            "guide), ridge (CAM-gated ridge filter for crack and net crack), superpixel, tta, "
+            "advcam, sam (per tag: `model_refine`).",
         ),
         Setting(
             "CAM_LAYERS",

@@ -51,16 +51,17 @@ def grad_mode(classifier):
     with classifier._lock:
         classifier.device  # noqa: B018 - moves the model on first use
         model = classifier.model
-        model.eval()
-        flags = [p.requires_grad for p in model.parameters()]
+        if model.training:
+            model.eval()
+        trainable = [p for p in model.parameters() if p.requires_grad]
         try:
-            for p in model.parameters():
+            for p in trainable:
                 p.requires_grad_(False)
             with torch.inference_mode(False), torch.enable_grad():
                 yield
         finally:
-            for p, flag in zip(model.parameters(), flags, strict=True):
-                p.requires_grad_(flag)
+            for p in trainable:
+                p.requires_grad_(True)
 
 
 class ActivationRecorder:

@@ -3,6 +3,8 @@
 Each image is stretched to a ``side x side`` square with PIL (bounded memory for very large
 images; no centre crop, so the map covers the whole image and stretches back onto it) and
 normalised with the processor's mean and std. ``side`` defaults to the model's input size.
+PIL's ``reducing_gap=2.0`` shrinks large images by an integer box reduction first, then
+resamples bilinearly (close to a full antialiased resize at about half the cost of ``3.0``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def normalisation(processor) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 def stretch(image: Image.Image, side: int) -> Image.Image:
     rgb = image if image.mode == "RGB" else image.convert("RGB")
-    return rgb.resize((side, side), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return rgb.resize((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def cam_input(classifier, images: Sequence[Image.Image], side: int | None = None) -> torch.Tensor:
@@ -36,9 +38,11 @@ def cam_input(classifier, images: Sequence[Image.Image], side: int | None = None
     if side < 32:
         raise ValueError(f"CAM input size must be at least 32 pixels, not {side}")
     mean, std = normalisation(classifier.processor)
-    arrays = np.stack([np.asarray(stretch(im, side), dtype=np.float32) for im in images])
-    pixels = torch.from_numpy(arrays).permute(0, 3, 1, 2) / 255.0
-    return (pixels - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    arrays = np.stack([np.asarray(stretch(im, side)) for im in images])  # uint8, n x h x w x 3
+    scale = 1.0 / (255.0 * torch.tensor(std))
+    shift = -torch.tensor(mean) / torch.tensor(std)
+    pixels = torch.from_numpy(arrays).permute(0, 3, 1, 2).float()
+    return pixels.mul_(scale[:, None, None]).add_(shift[:, None, None]).contiguous()
 
 
 def is_uniform(pixel_values: torch.Tensor, tolerance: float = 1e-3) -> list[bool]:

@@ -20,6 +20,7 @@ Families (from the model):
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -111,10 +112,20 @@ def _cnn_layers(model: nn.Module, layer_set: str) -> CamLayers:
     return CamLayers([stages[i] for i in picks], [f"{prefix}.{i}" for i in picks], None, "cnn")
 
 
+_FOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def cam_layers(classifier, layer_set: str = "last") -> CamLayers:
-    """Target layers (and reshape transform) for the classifier's backbone family."""
+    """Target layers (and reshape transform) for the classifier's backbone family, looked up
+    once per model and layer set (walking the modules costs milliseconds per request)."""
     layer_set = parse_layer_set(layer_set)
-    model = classifier.model
+    per_model = _FOUND.setdefault(classifier.model, {})
+    if layer_set not in per_model:
+        per_model[layer_set] = _find_layers(classifier.model, layer_set)
+    return per_model[layer_set]
+
+
+def _find_layers(model: nn.Module, layer_set: str) -> CamLayers:
     timm_model = getattr(model, "timm_model", None)
     if timm_model is not None:
         return _timm_layers(timm_model, layer_set)

@@ -8,7 +8,7 @@ through the switched-on refinements (:mod:`model_zoo.cam.refinements`) and becom
 each image's original size (:mod:`model_zoo.cam.proposals`). Uniform (blank) images get no maps.
 
 The defaults (:class:`CamConfig`) were chosen with ``python -m model_zoo eval-cam`` and
-``bench-cam`` (README, "Defect masks").
+``bench-cam`` (docs/cam-masks.md: guided filter + ridge filter, last layer, Grad-CAM).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class CamConfig:
     input_size: int = 0  # 0: the model's own input size
     threshold: str = "relative:0.5"
     min_area: int = 64
-    refine: tuple[str, ...] = ("ridge",)
+    refine: tuple[str, ...] = ("guided", "ridge")
     score_threshold: float = 0.5
     morph_radius: int | None = None
     max_side: int = DEFAULT_MAX_SIDE

@@ -7,7 +7,8 @@ image for the shared pass that gives the Choices probabilities *and* the masks o
 ``--explain`` classes of every image (pre-processing, forward, partial backward, maps,
 refinements, proposals at the original size), the bare forward of the same model on the
 prepared tensor (``inference_mode``), and the Choices alone (``predict_proba``, pre-processing
-included), their ratios, and the process's peak resident memory (``ru_maxrss``; it only grows).
+included), their ratios, the same in process CPU time (all threads; steadier than wall-clock on a machine
+shared with other jobs), and the process's peak resident memory (``ru_maxrss``; it only grows).
 CPU, ``--threads`` torch threads; best of ``--repeats``.
 """
 
@@ -28,6 +29,8 @@ _HEADERS = {
     "ms_per_image": "ms/img",
     "ratio_to_forward": "x forward",
     "ratio_to_choices": "x Choices",
+    "cpu_ms_per_image": "CPU ms/img",
+    "cpu_ratio_to_forward": "x forward (CPU)",
     "regions_per_image": "regions",
     "peak_rss_mb": "peak MB",
 }
@@ -35,11 +38,13 @@ _DIGITS = {
     "ms_per_image": 1,
     "ratio_to_forward": 2,
     "ratio_to_choices": 2,
+    "cpu_ms_per_image": 1,
+    "cpu_ratio_to_forward": 2,
     "regions_per_image": 1,
     "peak_rss_mb": 0,
 }
 
-DEFAULT_CONFIGS = "gradcam/last,gradcam/last+ridge,layercam/multi+ridge,gradcam/last+tta+ridge"
+DEFAULT_CONFIGS = "gradcam/last,gradcam/last+ridge,gradcam/last+guided+ridge,layercam/multi+ridge"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,14 +65,17 @@ def peak_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def best_seconds(fn, repeats: int) -> float:
+def best_seconds(fn, repeats: int) -> tuple[float, float]:
+    """Best wall-clock and best process CPU seconds (all threads) of ``repeats`` calls; on a
+    shared machine the CPU time is the steadier of the two."""
     fn()  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(max(1, repeats)):
-        tic = time.perf_counter()
+        tic, tic_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - tic)
-    return min(times)
+        wall.append(time.perf_counter() - tic)
+        cpu.append(time.process_time() - tic_cpu)
+    return min(wall), min(cpu)
 
 
 def parse_config(spec: str):
@@ -93,11 +101,34 @@ def scene_images(size: int, count: int) -> list[Image.Image]:
     return out
 
 
+def config_row(classifier, images, forced, spec: str, base: dict, repeats: int) -> dict:
+    """One table row: Choices + masks of configuration ``spec`` against the ``base`` times."""
+    from model_zoo.cam.pipeline import classify_and_segment
+
+    config = parse_config(spec)
+    found: list = []
+
+    def once():
+        found.append(classify_and_segment(classifier, images, config, forced=forced))
+
+    per_image, per_image_cpu = (t / len(images) for t in best_seconds(once, repeats))
+    regions = sum(len(m.proposals) for row in found[-1].masks for m in row) / len(images)
+    return {
+        "config": spec,
+        "ms_per_image": 1000 * per_image,
+        "ratio_to_forward": per_image / base["forward"],
+        "ratio_to_choices": per_image / base["choices"],
+        "cpu_ms_per_image": 1000 * per_image_cpu,
+        "cpu_ratio_to_forward": per_image_cpu / base["forward_cpu"],
+        "regions_per_image": regions,
+        "peak_rss_mb": peak_mb(),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from model_zoo.cam.inputs import cam_input
-    from model_zoo.cam.pipeline import classify_and_segment
     from model_zoo.classifier.model import load_classifier
 
     torch.set_num_threads(args.threads)
@@ -109,38 +140,32 @@ def run(args: argparse.Namespace) -> int:
         return 2
     images = scene_images(args.size, args.batch)
     pixel_values = cam_input(classifier, images)
-    forward = best_seconds(lambda: classifier.logits(pixel_values), args.repeats) / args.batch
-    choices = best_seconds(lambda: classifier.predict_proba(images), args.repeats) / args.batch
+    forward, forward_cpu = (
+        t / args.batch for t in best_seconds(lambda: classifier.logits(pixel_values), args.repeats)
+    )
+    choices, _ = (
+        t / args.batch for t in best_seconds(lambda: classifier.predict_proba(images), args.repeats)
+    )
     print(
         f"{args.model}, {args.batch} images of {args.size}x{args.size}, {args.threads} threads, "
         f"{args.explain} class(es) explained per image; bare forward {1000 * forward:.1f} "
-        f"ms/img, Choices alone (pre-processing included) {1000 * choices:.1f} ms/img, "
+        f"ms/img ({1000 * forward_cpu:.1f} CPU ms/img), Choices alone (pre-processing included) "
+        f"{1000 * choices:.1f} ms/img, "
         f"peak RSS {peak_mb():.0f} MB"
     )
     k = max(1, min(args.explain, len(classifier.classes)))
     forced = [list(range(len(classifier.classes)))[:k] for _ in images]
-    rows = []
-    for spec in [c.strip() for c in args.configs.split(",") if c.strip()]:
-        config = parse_config(spec)
-        found: list = []
-
-        def once(c=config, out=found):
-            out.append(classify_and_segment(classifier, images, c, forced=forced))
-
-        per_image = best_seconds(once, args.repeats) / args.batch
-        regions = sum(len(m.proposals) for row in found[-1].masks for m in row) / args.batch
-        row = {
-            "config": spec,
-            "ms_per_image": 1000 * per_image,
-            "ratio_to_forward": per_image / forward,
-            "ratio_to_choices": per_image / choices,
-            "regions_per_image": regions,
-            "peak_rss_mb": peak_mb(),
-        }
-        rows.append(row)
+    base = {"forward": forward, "forward_cpu": forward_cpu, "choices": choices}
+    specs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    rows = [config_row(classifier, images, forced, spec, base, args.repeats) for spec in specs]
     print(format_table(rows, digits=_DIGITS, headers=_HEADERS))
     if args.json:
-        summary = {"forward_ms": 1000 * forward, "choices_ms": 1000 * choices, "rows": rows}
+        summary = {
+            "forward_ms": 1000 * forward,
+            "forward_cpu_ms": 1000 * forward_cpu,
+            "choices_ms": 1000 * choices,
+            "rows": rows,
+        }
         with open(args.json, "w") as fh:
             json.dump({"model": args.model, "size": args.size, **summary}, fh, indent=2)
     return 0

@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layers", default="last,multi", help="comma list: last, multi")
     parser.add_argument(
         "--refine",
-        default="none,ridge,superpixel+ridge",
-        help="comma list of refinement chains (none, tta, advcam, superpixel, ridge, sam; '+')",
+        default="none,ridge,guided+ridge,superpixel+ridge",
+        help="comma list of refinement chains (none, tta, advcam, superpixel, guided, ridge, sam; '+')",
     )
     parser.add_argument(
         "--ridge-filters", default="blackhat", help="comma list: blackhat, sato, frangi, meijering"

@@ -2,8 +2,8 @@
 
 Switched on alone or joined with ``+`` (``"superpixel+ridge"``); each is one module overriding
 one stage of :class:`~model_zoo.cam.refinements.base.Refinement`. ``none`` is the plain CAM.
-There is no guided filter or dense CRF: no maintained package providing one is installed
-(OpenCV's ``ximgproc`` is not in the wheel, ``pydensecrf`` is unmaintained).
+``guided`` is the guided filter written on OpenCV box filters (OpenCV's ``ximgproc`` is not
+in the wheel); there is no dense CRF (``pydensecrf`` is unmaintained and not installed).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from model_zoo.cam.refinements.advcam import AdvCam, AdvCamConfig
 from model_zoo.cam.refinements.base import ImageContext, Refinement
+from model_zoo.cam.refinements.guided import GuidedFilter
 from model_zoo.cam.refinements.ridge import RidgeFilter
 from model_zoo.cam.refinements.sam import SamPrompts
 from model_zoo.cam.refinements.superpixel import SuperpixelSnap
@@ -21,6 +22,7 @@ REFINEMENTS: dict[str, type[Refinement]] = {
     "tta": TtaSmoothing,
     "advcam": AdvCam,
     "superpixel": SuperpixelSnap,
+    "guided": GuidedFilter,
     "ridge": RidgeFilter,
     "sam": SamPrompts,
 }

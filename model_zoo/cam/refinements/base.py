@@ -44,7 +44,7 @@ class ImageContext:
         def small():
             rgb = self.image if self.image.mode == "RGB" else self.image.convert("RGB")
             if rgb.size != self.size:
-                rgb = rgb.resize(self.size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+                rgb = rgb.resize(self.size, Image.Resampling.BILINEAR, reducing_gap=1.0)
             return np.asarray(rgb)
 
         return self.cached("rgb", small)
@@ -56,7 +56,7 @@ class ImageContext:
         def small():
             grey = self.image.convert("L")
             if grey.size != self.size:
-                grey = grey.resize(self.size, Image.Resampling.BILINEAR, reducing_gap=3.0)
+                grey = grey.resize(self.size, Image.Resampling.BILINEAR, reducing_gap=1.0)
             return np.asarray(grey, dtype=np.float32) / 255.0
 
         return self.cached("grey", small)

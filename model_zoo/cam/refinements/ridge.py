@@ -71,8 +71,7 @@ class RidgeFilter(Refinement):
         return self.gate_mask(binary)
 
     def refine_mask(self, binary, work, context, class_name, config):
-        from skimage.filters import apply_hysteresis_threshold, threshold_otsu
-        from skimage.morphology import remove_small_objects
+        from skimage.filters import threshold_otsu
 
         if class_name not in getattr(config, "ridge_classes", ()) or not binary.any():
             return binary
@@ -81,7 +80,40 @@ class RidgeFilter(Refinement):
         inside = response[gate]
         if inside.size < 2 or float(inside.max() - inside.min()) <= 1e-6:
             return binary
-        high = float(threshold_otsu(inside))
-        lines = apply_hysteresis_threshold(np.where(gate, response, 0.0), 0.5 * high, high)
-        lines = remove_small_objects(lines, max_size=self.min_pixels)
+        high = float(threshold_otsu(hist=histogram(inside)))
+        lines = hysteresis(response, gate, 0.5 * high, high, self.min_pixels)
         return lines if lines.any() else binary
+
+
+def histogram(values: np.ndarray, bins: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and bin centres of ``values`` over their range (``np.bincount`` of the quantised
+    values: several times faster than ``np.histogram``, which Otsu's threshold would call)."""
+    low, top = float(values.min()), float(values.max())
+    width = (top - low) / bins
+    index = np.minimum(((values - low) / width).astype(np.int32), bins - 1)
+    centres = low + width * (np.arange(bins) + 0.5)
+    return np.bincount(index, minlength=bins), centres
+
+
+def hysteresis(
+    response: np.ndarray, gate: np.ndarray, low: float, high: float, max_small: int
+) -> np.ndarray:
+    """Pixels of the gate above ``low`` that are 4-connected to one above ``high``, components
+    of at most ``max_small`` pixels dropped (scikit-image's ``apply_hysteresis_threshold`` then
+    ``remove_small_objects``, in one OpenCV labelling of the gate's bounding box)."""
+    import cv2
+
+    rows, cols = np.nonzero(gate.any(axis=1))[0], np.nonzero(gate.any(axis=0))[0]
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    inside, gated = response[box], gate[box]
+    weak = (inside > low) & gated
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        weak.view(np.uint8), connectivity=4, ltype=cv2.CV_32S
+    )
+    keep = np.zeros(count, dtype=bool)
+    keep[labels[(inside > high) & gated]] = True
+    keep &= stats[:, cv2.CC_STAT_AREA] > max_small
+    keep[0] = False
+    out = np.zeros(gate.shape, dtype=bool)
+    out[box] = keep[labels]
+    return out
