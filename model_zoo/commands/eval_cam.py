@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +200,64 @@ def _summary(rows: dict[str, dict], model_side: int) -> dict:
     return out
 
 
+@dataclass
+class _TestSet:
+    """The test images with masks, their classes, and the ground truth of the defect ones."""
+
+    samples: list
+    images: list
+    truth: list[int]
+    defect: list[int]
+    gts: dict
+    gt_labels: dict
+
+    @classmethod
+    def of(cls, test, classifier, max_test: int) -> _TestSet:
+        samples = [s for s in test if s.mask_path is not None][: max_test or None]
+        images = [open_image(s.image_path) for s in samples]
+        truth = [classifier.classes.index(s.label) for s in samples]
+        defect = [i for i, s in enumerate(samples) if open_mask(s.mask_path, images[i].size).any()]
+        gts = {i: open_mask(samples[i].mask_path, images[i].size) for i in defect}
+        gt_labels = {i: components(gts[i])[0] for i in defect}
+        return cls(samples, images, truth, defect, gts, gt_labels)
+
+
+def _score_baselines(data: _TestSet, min_area: int, rows: dict, overlays: dict) -> None:
+    for name in BASELINES:
+        scores = Scores()
+        overlays[name] = []
+        for i in data.defect:
+            w, h = data.images[i].size
+            props = baseline_proposals(name, data.images[i], min_area)
+            pred = union_mask(props, w, h)
+            scores.add(data.samples[i].label, pred, data.gts[i], props, data.gt_labels[i])
+            overlays[name].append(pred)
+        rows[name] = {"kind": "baseline", **scores.report()}
+
+
+def _score_variants(args, classifier, data: _TestSet, rows: dict, overlays: dict) -> list[str]:
+    sam = None
+    if args.sam_checkpoint:
+        from model_zoo.sam import load_sam
+
+        sam = load_sam(args.sam_checkpoint, args.sam_model_type)
+    notes = []
+    packed = (data.images, data.samples, data.truth, data.defect, data.gts, data.gt_labels)
+    for label, config in _variants(args):
+        if "sam" in parse_refine(config.refine) and sam is None:
+            notes.append(f"{label}: skipped, no --sam-checkpoint")
+            continue
+        rows[label], overlays[label] = _score_cam(classifier, label, config, packed, sam)
+    return notes
+
+
+def _print_report(report: dict, rows: dict, notes: list[str]) -> None:
+    print(results_table(rows))
+    print("summary:", json.dumps(report["summary"]))
+    for note in notes:
+        print("note:", note)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -210,52 +269,21 @@ def run(args: argparse.Namespace) -> int:
     classes = list(dataset.classes)
     print(f"{len(train)} training images (image-level labels only), {len(test)} test images")
     classifier = _classifier(args, train, classes)
-    samples = [s for s in test if s.mask_path is not None]
-    if args.max_test:
-        samples = samples[: args.max_test]
-    images = [open_image(s.image_path) for s in samples]
-    truth = [classifier.classes.index(s.label) for s in samples]
-    variants = _variants(args)
-    sizes = sorted({c.input_size or classifier.input_size for _, c in variants})
-    accuracy = {str(size): _accuracy(classifier, images, truth, size) for size in sizes}
-    defect = [i for i, s in enumerate(samples) if open_mask(s.mask_path, images[i].size).any()]
-    gts = {i: open_mask(samples[i].mask_path, images[i].size) for i in defect}
-    gt_labels = {i: components(gts[i])[0] for i in defect}
-    print(f"classifier test accuracy by input size {accuracy}; {len(defect)} defect images")
-
-    sam = None
-    if args.sam_checkpoint:
-        from model_zoo.sam import load_sam
-
-        sam = load_sam(args.sam_checkpoint, args.sam_model_type)
-
+    data = _TestSet.of(test, classifier, args.max_test)
+    sizes = sorted({c.input_size or classifier.input_size for _, c in _variants(args)})
+    accuracy = {str(size): _accuracy(classifier, data.images, data.truth, size) for size in sizes}
+    print(f"classifier test accuracy by input size {accuracy}; {len(data.defect)} defect images")
     rows: dict[str, dict] = {}
     overlays: dict[str, list[np.ndarray]] = {}
-    for name in BASELINES:
-        scores = Scores()
-        overlays[name] = []
-        for i in defect:
-            w, h = images[i].size
-            props = baseline_proposals(name, images[i], args.min_area)
-            pred = union_mask(props, w, h)
-            scores.add(samples[i].label, pred, gts[i], props, gt_labels[i])
-            overlays[name].append(pred)
-        rows[name] = {"kind": "baseline", **scores.report()}
-    notes = []
-    data = (images, samples, truth, defect, gts, gt_labels)
-    for label, config in variants:
-        if "sam" in parse_refine(config.refine) and sam is None:
-            notes.append(f"{label}: skipped, no --sam-checkpoint")
-            continue
-        rows[label], overlays[label] = _score_cam(classifier, label, config, data, sam)
-
+    _score_baselines(data, args.min_area, rows, overlays)
+    notes = _score_variants(args, classifier, data, rows, overlays)
     report = {
         "command": "python -m model_zoo eval-cam " + " ".join(_argv(args)),
         "model": args.model,
         "classes": classes,
         "train_images": len(train),
-        "test_images": len(samples),
-        "test_defect_images": len(defect),
+        "test_images": len(data.samples),
+        "test_defect_images": len(data.defect),
         "classifier_test_accuracy": accuracy,
         "threshold": args.threshold,
         "min_area": args.min_area,
@@ -267,12 +295,10 @@ def run(args: argparse.Namespace) -> int:
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2))
-    print(results_table(rows))
-    print("summary:", json.dumps(report["summary"]))
-    for note in notes:
-        print("note:", note)
-    if args.plot and defect:
-        plot(args.plot, images, defect, gts, samples, overlays, rows, args.plot_images)
+    _print_report(report, rows, notes)
+    if args.plot and data.defect:
+        plot(args.plot, data.images, data.defect, data.gts, data.samples, overlays, rows,
+             args.plot_images)  # fmt: skip
         print(f"overlays: {args.plot}")
     print(f"report: {args.json}")
     return 0
