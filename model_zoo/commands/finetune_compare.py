@@ -7,8 +7,15 @@ precision and per-class recall (accuracy on that class's images) and average pre
 ± standard error over the seeds: the paper's Figures 1 and 2 for your own data. Writes a JSON
 file (``--json``, rewritten after every run) and a plot (``--plot``).
 
-No validation split is carved out of a few-label budget: every run trains for ``--epochs`` and
-keeps the last epoch, so the test split is never used for model selection.
+Every run uses the backend's fine-tuning recipe (:class:`~model_zoo.classifier.training.TrainConfig`:
+a linear probe on the frozen pooled features, then the top blocks; a random backbone trains
+everything). No validation split is carved out of a few-label budget: every run trains its full
+length (no early stopping) and keeps the epoch with the lowest training loss, so the test split
+is never used for model selection.
+
+The paper's comparison (Figures 1 and 2) is ``--models
+random-efficientnet-lite0,efficientnet-lite0,<your pretrain --from efficientnet-lite0 entry>``:
+no pretraining, the generic ImageNet model, and ImageNet + domain pretraining.
 
 ``--synthetic DIR`` (a folder from ``generate``) runs every job a second time with synthetic
 images mixed into the minority classes of its training subset (``model_zoo.data.synthetic_mix``;
@@ -23,11 +30,14 @@ import logging
 import math
 import sys
 import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from model_zoo.classifier.training import TrainConfig, fine_tune
+from model_zoo.commands.finetune_compare_plot import FOCUS, plot
 from model_zoo.data.dataset import DatasetError, load_dataset, open_image
 from model_zoo.data.synthetic_mix import (
     SyntheticMix,
@@ -102,79 +112,13 @@ def summarise(runs: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
     return out
 
 
-def plot(report: dict[str, Any], path: str | Path) -> Path:
-    """Accuracy and mean AP vs labels per class (error bars: standard error over seeds), and
-    per-class AP at the smallest and largest budget."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    summary, classes = report["summary"], report["classes"]
-    models = list(summary)
-    budgets = sorted({int(k) for m in models for k in summary[m]})
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
-    for ax, metric, title in [
-        (axes[0, 0], "accuracy", "overall accuracy"),
-        (axes[0, 1], "mean_ap", "mean average precision"),
-    ]:
-        for model in models:
-            ks = [k for k in budgets if str(k) in summary[model]]
-            ys = [summary[model][str(k)][metric]["mean"] for k in ks]
-            es = [summary[model][str(k)][metric]["sem"] for k in ks]
-            ax.errorbar(ks, ys, yerr=es, marker="o", capsize=3, label=model)
-        if metric == "accuracy":
-            ax.axhline(1 / len(classes), color="grey", lw=1, ls=":", label="chance")
-        ax.set_xscale("log")
-        ax.minorticks_off()
-        ax.set_xticks(budgets, [str(k) for k in budgets])
-        ax.set_xlabel("labeled images per class")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    x = np.arange(len(classes))
-    width = 0.8 / max(1, len(models))
-    for ax, k in [(axes[1, 0], budgets[0]), (axes[1, 1], budgets[-1])]:
-        for j, model in enumerate(models):
-            row = summary[model].get(str(k))
-            if row is None:
-                continue
-            ys = [row["per_class_ap"][c]["mean"] for c in classes]
-            es = [row["per_class_ap"][c]["sem"] for c in classes]
-            ax.bar(
-                x + (j - (len(models) - 1) / 2) * width, ys, width, yerr=es, capsize=2, label=model
-            )
-        ax.set_xticks(x, classes, rotation=35, ha="right", fontsize=8)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(f"average precision per class, {k} labels per class")
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
-    n_seeds = len(report["config"]["seeds"])
-    fig.suptitle(
-        f"fine-tuning on {report['data_name']}: test n={report['test_size']}, "
-        f"mean ± s.e. over {n_seeds} seed(s)",
-        fontsize=10,
-    )
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
-
-
 def compare(
     data: str | Path,
     models: list[str],
     budgets: list[int],
     seeds: list[int],
     *,
-    epochs: int = 15,
-    min_steps: int = 0,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    backbone_lr: float = 2e-4,
-    train_blocks: str = "all",
+    config: TrainConfig | None = None,
     test_fraction: float = 0.3,
     split_seed: int = 0,
     model_dir: str | Path | None = None,
@@ -183,104 +127,122 @@ def compare(
     progress: bool = True,
     synthetic: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the comparison; ``synthetic`` = {"folder", "classes", "max_per_class"} adds a run
-    with synthetic images for every (model, budget, seed)."""
+    """Run the comparison with the fine-tuning recipe ``config`` (default: :class:`TrainConfig`,
+    the LP-FT recipe the backend uses); ``synthetic`` = {"folder", "classes", "max_per_class"}
+    adds a run with synthetic images for every (model, budget, seed)."""
     from tqdm.auto import tqdm
 
-    from model_zoo.classifier.model import load_classifier
-    from model_zoo.classifier.training import TrainConfig, fine_tune
-
-    dataset, _ = split_off_synthetic(load_dataset(data))
-    classes = dataset.classes
-    index = {c: i for i, c in enumerate(classes)}
-    train_set, test_set = dataset.split(test_fraction=test_fraction, seed=split_seed)
-    cache: dict[Path, Any] = {}
-
-    def image(path: Path):
-        if path not in cache:
-            cache[path] = open_image(path)
-        return cache[path]
-
-    test = [(image(s.image_path), index[s.label]) for s in test_set]
-    targets = np.array([y for _, y in test])
-    report: dict[str, Any] = {
-        "data": str(Path(data).resolve()),
-        "data_name": Path(data).resolve().name,
-        "classes": classes,
-        "train_pool": train_set.class_counts(),
-        "test_size": len(test),
-        "skipped_files": dataset.skipped,
-        "config": {
-            "models": models,
-            "labels_per_class": budgets,
-            "seeds": seeds,
-            "epochs": epochs,
-            "min_steps": min_steps,
-            "batch_size": batch_size,
-            "lr": lr,
-            "backbone_lr": backbone_lr,
-            "train_blocks": train_blocks,
-            "test_fraction": test_fraction,
-            "split_seed": split_seed,
-            "synthetic": synthetic,
-        },
-        "runs": [],
-    }
+    config = config or TrainConfig()
+    split = _Split.load(data, test_fraction, split_seed)
+    report = _new_report(data, split, models, budgets, seeds, config, synthetic)
+    report["config"].update(test_fraction=test_fraction, split_seed=split_seed)
     variants = [False, True] if synthetic else [False]
     jobs = [(m, k, s, v) for m in models for k in budgets for s in seeds for v in variants]
     bar = tqdm(jobs, desc="finetune-compare", unit="run", disable=not progress, file=sys.stderr)
     for model, k, seed, with_synthetic in bar:
         bar.set_postfix(model=model, k=k, seed=seed, synthetic=with_synthetic)
-        subset = train_set.subset_per_class(k, seed=seed)
-        mix = _mix(synthetic, subset.class_counts()) if with_synthetic else SyntheticMix()
-        train = [(image(s.image_path), index[s.label]) for s in subset]
-        train += [(image(path), index[label]) for path, label in mix.images]
-        classifier = load_classifier(model, classes, model_dir=model_dir, device=device, seed=seed)
-        started = time.perf_counter()
-        run_epochs = max(epochs, math.ceil(min_steps / math.ceil(len(train) / batch_size)))
-        fine_tune(
-            classifier,
-            train,
-            (),
-            TrainConfig(
-                epochs=run_epochs,
-                batch_size=batch_size,
-                lr=lr,
-                backbone_lr=backbone_lr,
-                train_blocks=train_blocks,
-                seed=seed,
-                patience=run_epochs,
-                progress=progress,
-            ),
-        )
-        probs = classifier.predict_proba([im for im, _ in test], batch_size=64)
-        metrics = score(probs, targets, classes)
-        report["runs"].append(
-            {
-                "model": f"{model} + synthetic" if with_synthetic else model,
-                "base_model": model,
-                "synthetic": with_synthetic,
-                **mix.summary(),
-                "version": classifier.version,
-                "labels_per_class": k,
-                "seed": seed,
-                "train_size": len(train),
-                "epochs": run_epochs,
-                "seconds": round(time.perf_counter() - started, 2),
-                "accuracy": metrics["accuracy"],
-                "macro_f1": metrics["macro_f1"],
-                "mean_ap": metrics["mean_ap"],
-                "per_class": metrics["per_class"],
-            }
-        )
-        report["summary"] = summarise(report["runs"], classes)
+        mix_spec = synthetic if with_synthetic else None
+        run = _one_run(split, model, k, seed, mix_spec, config, model_dir, device, progress)
+        report["runs"].append(run)
+        report["summary"] = summarise(report["runs"], split.classes)
         if json_path:
             _write_json(report, json_path)
     bar.close()
-    report["summary"] = summarise(report["runs"], classes)
+    report["summary"] = summarise(report["runs"], split.classes)
     if synthetic:
         report["synthetic_effect"] = synthetic_effect(report)
     return report
+
+
+@dataclass
+class _Split:
+    """The dataset, its fixed stratified test split (images decoded once) and the train pool."""
+
+    dataset: Any
+    train_set: Any
+    test: list[tuple[Any, int]]
+    cache: dict[Path, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, data: str | Path, test_fraction: float, split_seed: int) -> _Split:
+        dataset, _ = split_off_synthetic(load_dataset(data))
+        train_set, test_set = dataset.split(test_fraction=test_fraction, seed=split_seed)
+        split = cls(dataset, train_set, [])
+        split.test = [(split.image(s.image_path), split.index[s.label]) for s in test_set]
+        return split
+
+    @property
+    def classes(self) -> list[str]:
+        return self.dataset.classes
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.classes)}
+
+    @property
+    def targets(self) -> np.ndarray:
+        return np.array([y for _, y in self.test])
+
+    def image(self, path: Path):
+        if path not in self.cache:
+            self.cache[path] = open_image(path)
+        return self.cache[path]
+
+
+def _new_report(data, split: _Split, models, budgets, seeds, config, synthetic) -> dict[str, Any]:
+    """The report's set-up part (the runs are appended as they finish)."""
+    return {
+        "data": str(Path(data).resolve()),
+        "data_name": Path(data).resolve().name,
+        "classes": split.classes,
+        "train_pool": split.train_set.class_counts(),
+        "test_size": len(split.test),
+        "skipped_files": split.dataset.skipped,
+        "config": {
+            "models": models,
+            "labels_per_class": budgets,
+            "seeds": seeds,
+            "train": {k: v for k, v in asdict(config).items() if k != "progress"},
+            "synthetic": synthetic,
+        },
+        "runs": [],
+    }
+
+
+def _one_run(split: _Split, model, k, seed, synthetic, config, model_dir, device, progress):
+    """Fine-tune ``model`` on ``k`` labels per class (seed ``seed``), score it on the test split."""
+    from model_zoo.classifier.model import load_classifier
+
+    subset = split.train_set.subset_per_class(k, seed=seed)
+    mix = _mix(synthetic, subset.class_counts()) if synthetic else SyntheticMix()
+    index = split.index
+    train = [(split.image(s.image_path), index[s.label]) for s in subset]
+    train += [(split.image(path), index[label]) for path, label in mix.images]
+    classifier = load_classifier(
+        model, split.classes, model_dir=model_dir, device=device, seed=seed
+    )
+    started = time.perf_counter()
+    # no validation split: every run trains its full length and keeps the last epoch
+    run_config = replace(config, seed=seed, patience=config.epochs + 1, progress=progress)
+    result = fine_tune(classifier, train, (), run_config)
+    probs = classifier.predict_proba([im for im, _ in split.test], batch_size=64)
+    metrics = score(probs, split.targets, split.classes)
+    return {
+        "model": f"{model} + synthetic" if synthetic else model,
+        "base_model": model,
+        "synthetic": bool(synthetic),
+        **mix.summary(),
+        "version": classifier.version,
+        "labels_per_class": k,
+        "seed": seed,
+        "train_size": len(train),
+        "epochs": len(result.history),
+        "seconds": round(time.perf_counter() - started, 2),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "mean_ap": metrics["mean_ap"],
+        "per_class": metrics["per_class"],
+    }
 
 
 def _mix(synthetic: dict[str, Any], counts: dict[str, int]) -> SyntheticMix:
@@ -350,27 +312,58 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def focus_table(report: dict[str, Any], focus: tuple[str, ...] = FOCUS) -> str:
+    """Average precision and recall of the ``focus`` classes (those in the data), mean ± s.e."""
+    named = [c for c in focus if c in report["classes"]]
+    if not named:
+        return ""
+    lines = ["| model | labels/class | " + " | ".join(f"{c} AP | {c} recall" for c in named) + " |"]
+    lines.append("| --- | --- |" + " --- | --- |" * len(named))
+    for model, budgets in report["summary"].items():
+        for k, row in sorted(budgets.items(), key=lambda kv: int(kv[0])):
+            cells = []
+            for c in named:
+                for key in ("per_class_ap", "per_class_recall"):
+                    cells.append(f"{row[key][c]['mean']:.3f} ± {row[key][c]['sem']:.3f}")
+            lines.append(f"| `{model}` | {k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset directory (images/<class>/*.png)")
     parser.add_argument("--models", required=True, help="comma-separated zoo names/directories")
     parser.add_argument("--labels-per-class", default="5,20,100", help="budgets, e.g. 5,20,100")
     parser.add_argument("--seeds", default="3", help="number of seeds (N) or a list (0,1,2)")
-    parser.add_argument("--epochs", type=int, default=15)
+    defaults = TrainConfig()
+    parser.add_argument(
+        "--epochs", type=int, default=defaults.epochs, help="fine-tuning epochs after the probe"
+    )
     parser.add_argument(
         "--min-steps",
         type=int,
-        default=60,
+        default=defaults.min_steps,
         help="small budgets train for more epochs, so that every run takes at least this many "
-        "optimiser steps (default 60)",
+        f"optimiser steps (default {defaults.min_steps})",
     )
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3, help="head (and random backbones)")
+    parser.add_argument("--batch", type=int, default=defaults.batch_size)
     parser.add_argument(
-        "--backbone-lr", type=float, default=2e-4, help="pretrained backbones (default 2e-4)"
+        "--lr", type=float, default=defaults.lr, help="the probe's head, and random backbones"
     )
     parser.add_argument(
-        "--train-blocks", default="all", help="all (default), head, auto or N top blocks"
+        "--backbone-lr",
+        type=float,
+        default=defaults.backbone_lr,
+        help=f"pretrained backbones after the probe (default {defaults.backbone_lr})",
     )
+    parser.add_argument(
+        "--train-blocks",
+        default=defaults.train_blocks,
+        help=f"{defaults.train_blocks} (default), all, head or N top blocks",
+    )
+    parser.add_argument(
+        "--input-size", type=int, default=None, help="image side (default: the model's own)"
+    )
+    parser.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the fixed test split")
     parser.add_argument("--model-dir", default=None, help="default: $MODEL_DIR or ./data/models")
@@ -395,12 +388,7 @@ def run(args: argparse.Namespace) -> int:
             models,
             budgets,
             seeds,
-            epochs=args.epochs,
-            min_steps=max(0, args.min_steps),
-            batch_size=args.batch,
-            lr=args.lr,
-            backbone_lr=args.backbone_lr,
-            train_blocks=args.train_blocks,
+            config=_train_config(args),
             test_fraction=args.test_fraction,
             split_seed=args.split_seed,
             model_dir=args.model_dir or default_model_dir(),
@@ -415,12 +403,28 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _write_json(report, args.json)
     print(table(report))
+    if focus_table(report):
+        print(focus_table(report))
     if "synthetic_effect" in report:
         print(synthetic_table(report["synthetic_effect"]))
     print(f"results: {args.json}")
     if args.plot:
         print(f"plot:    {plot(report, args.plot)}")
     return 0
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        epochs=args.epochs,
+        min_steps=max(0, args.min_steps),
+        batch_size=args.batch,
+        lr=args.lr,
+        backbone_lr=args.backbone_lr,
+        train_blocks=args.train_blocks,
+        input_size=args.input_size,
+        probe=not args.no_probe,
+        progress=not args.quiet,
+    )
 
 
 def _synthetic_option(args: argparse.Namespace) -> dict[str, Any] | None:

@@ -60,7 +60,23 @@ def test_small_run_writes_json_and_plot(tmp_path, capsys):
     assert set(row["per_class_ap"]) == {"crack", "rust", "no_defect"}
     with Image.open(png) as im:
         assert im.format == "PNG" and im.width > 400
-    assert "| `tiny-convnext` | 3 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| `tiny-convnext` | 3 |" in out
+    # the thin-defect class present in the data is called out with its AP and recall
+    assert "| crack AP | crack recall |" in out and "net_crack" not in out
+    assert report["config"]["train"]["min_steps"] == 0
+
+
+def test_focus_table_reports_mean_and_sem_of_thin_classes():
+    ap = {"crack": {"mean": 0.5, "sem": 0.1}, "net_crack": {"mean": 0.25, "sem": 0.05}}
+    recall = {"crack": {"mean": 0.4, "sem": 0.0}, "net_crack": {"mean": 0.2, "sem": 0.0}}
+    report = {
+        "classes": ["crack", "net_crack", "rust"],
+        "summary": {"m": {"5": {"per_class_ap": ap, "per_class_recall": recall}}},
+    }
+    row = fc.focus_table(report).splitlines()[-1]
+    assert row == "| `m` | 5 | 0.500 ± 0.100 | 0.400 ± 0.000 | 0.250 ± 0.050 | 0.200 ± 0.000 |"
+    assert fc.focus_table({**report, "classes": ["rust"]}) == ""
 
 
 @pytest.mark.parametrize(
