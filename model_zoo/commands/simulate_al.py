@@ -306,7 +306,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--diversity", action="store_true", help="cluster-based diverse batches")
-    parser.add_argument("--model", default="tiny-vit", help="backbone for the features")
+    parser.add_argument(
+        "--model",
+        default="efficientnet-lite0",
+        help="backbone for the features (default efficientnet-lite0, the CLASSIFIER_MODEL default)",
+    )
     parser.add_argument("--cache", default=None, help="feature cache dir (default DATA/.features)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write results here")
