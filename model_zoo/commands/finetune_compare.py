@@ -223,7 +223,8 @@ def _one_run(split: _Split, model, k, seed, synthetic, config, model_dir, device
     )
     started = time.perf_counter()
     # no validation split: every run trains its full length and keeps the last epoch
-    run_config = replace(config, seed=seed, patience=config.epochs + 1, progress=progress)
+    longest = config.epochs + config.min_steps  # no run has more epochs than this
+    run_config = replace(config, seed=seed, patience=longest + 1, progress=progress)
     result = fine_tune(classifier, train, (), run_config)
     probs = classifier.predict_proba([im for im, _ in split.test], batch_size=64)
     metrics = score(probs, split.targets, split.classes)
