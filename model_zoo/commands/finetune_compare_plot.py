@@ -24,8 +24,11 @@ def plot(report: dict[str, Any], path: str | Path) -> Path:
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     for ax, metric in [(axes[0, 0], "accuracy"), (axes[0, 1], "mean_ap")]:
         _curves(ax, summary, budgets, metric, len(report["classes"]))
-    for ax, k in [(axes[1, 0], budgets[0]), (axes[1, 1], budgets[-1])]:
-        _per_class(ax, summary, report["classes"], k)
+    _per_class(axes[1, 0], summary, report["classes"], budgets[0])
+    if len(budgets) > 1:
+        _per_class(axes[1, 1], summary, report["classes"], budgets[-1])
+    else:
+        axes[1, 1].axis("off")  # one budget: one per-class panel
     n_seeds = len(report["config"]["seeds"])
     fig.suptitle(
         f"fine-tuning on {report['data_name']}: test n={report['test_size']}, "
@@ -75,6 +78,6 @@ def _per_class(ax, summary: dict[str, Any], classes: list[str], k: int) -> None:
         if name in FOCUS:
             tick.set_fontweight("bold")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"average precision per class, {k} labels per class (bold: thin defects)")
+    ax.set_title(f"AP per class, {k} labels per class (bold: thin defects)")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
