@@ -50,13 +50,13 @@ from model_zoo.registry import default_model_dir
 log = logging.getLogger(__name__)
 
 
-def _ints(text: str, what: str) -> list[int]:
+def _ints(text: str, what: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"{what} must be comma-separated whole numbers, not {text!r}") from None
-    if not values or min(values) < 1:
-        raise ValueError(f"{what} must list whole numbers >= 1, not {text!r}")
+    if not values or min(values) < minimum:
+        raise ValueError(f"{what} must list whole numbers >= {minimum}, not {text!r}")
     return values
 
 
@@ -381,7 +381,7 @@ def run(args: argparse.Namespace) -> int:
         if not models:
             raise ValueError("--models needs at least one model name")
         budgets = _ints(args.labels_per_class, "--labels-per-class")
-        seeds = _ints(args.seeds, "--seeds") if "," in args.seeds else list(range(int(args.seeds)))
+        seeds = _seeds(args.seeds)
         if not seeds:
             raise ValueError("--seeds must be at least 1")
         report = compare(
@@ -412,6 +412,13 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"plot:    {plot(report, args.plot)}")
     return 0
+
+
+def _seeds(text: str) -> list[int]:
+    """``--seeds N`` (seeds 0..N-1) or a list ``0,1,2`` (seed 0 allowed)."""
+    if "," in text:
+        return _ints(text, "--seeds", minimum=0)
+    return list(range(_ints(text, "--seeds")[0]))
 
 
 def _train_config(args: argparse.Namespace) -> TrainConfig:

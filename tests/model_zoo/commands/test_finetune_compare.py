@@ -67,6 +67,11 @@ def test_small_run_writes_json_and_plot(tmp_path, capsys):
     assert report["config"]["train"]["min_steps"] == 0
 
 
+def test_seed_lists_may_start_at_zero():
+    assert fc._seeds("0,2") == [0, 2]
+    assert fc._seeds("3") == [0, 1, 2]
+
+
 def test_focus_table_reports_mean_and_sem_of_thin_classes():
     ap = {"crack": {"mean": 0.5, "sem": 0.1}, "net_crack": {"mean": 0.25, "sem": 0.05}}
     recall = {"crack": {"mean": 0.4, "sem": 0.0}, "net_crack": {"mean": 0.2, "sem": 0.0}}
@@ -84,6 +89,8 @@ def test_focus_table_reports_mean_and_sem_of_thin_classes():
     [
         (["--labels-per-class", "0,5"], "labels-per-class"),
         (["--models", "no-such-model"], "unknown model"),
+        (["--seeds", "0"], "--seeds"),
+        (["--seeds", "-1,2"], "--seeds"),
     ],
 )
 def test_bad_arguments(tmp_path, capsys, argv, words):
