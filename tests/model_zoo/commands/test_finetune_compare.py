@@ -90,7 +90,7 @@ def test_focus_table_reports_mean_and_sem_of_thin_classes():
         (["--labels-per-class", "0,5"], "labels-per-class"),
         (["--models", "no-such-model"], "unknown model"),
         (["--seeds", "0"], "--seeds"),
-        (["--seeds", "-1,2"], "--seeds"),
+        (["--seeds", "1,-2"], "--seeds"),
     ],
 )
 def test_bad_arguments(tmp_path, capsys, argv, words):
