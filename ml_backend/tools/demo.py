@@ -87,6 +87,15 @@ def ensure_model(root: Path, data: Path, epochs: int) -> Path:
     return out
 
 
+def spread(items: list, count: int) -> list:
+    """``count`` items taken evenly over ``items`` (the synthetic set is written class by class,
+    so this gives every class its share of the demo's tasks)."""
+    if count <= 0 or not items:
+        return []
+    count = min(count, len(items))
+    return [items[(i * len(items)) // count] for i in range(count)]
+
+
 def test_accuracy(model: Path) -> str:
     """The fine-tuned model's accuracy on its held-out test split (from its metrics.json)."""
     try:
@@ -141,11 +150,11 @@ def _create_project(
     ls.add_local_storage(
         project, synth / "images", title="synthetic images", regex_filter=r".*\.png", sync=False
     )
-    tasks = json.loads((synth / "tasks.json").read_text())[: args.tasks]
+    tasks = spread(json.loads((synth / "tasks.json").read_text()), args.tasks)
     task_ids = import_tasks(
         client, project, [{"data": {"image": t["data"]["image"]}} for t in tasks]
     )
-    uploads = sorted((synth / "images").glob("*/*.png"))[: args.uploads]
+    uploads = spread(sorted((synth / "images").glob("*/*.png"))[1::2], args.uploads)
     task_ids += upload_images(ls.url, ls.auth_headers(), project, uploads)
     connect_backend(client, project, backend.url)
     return DemoProject(client, project, task_ids)

@@ -27,3 +27,14 @@ def test_counts_choices_versions_and_mask_regions():
 def test_nothing_stored_counts_nothing():
     counts = PredictionCounts.of([])
     assert (counts.choices, counts.versions, counts.masks) == ({}, {}, {})
+
+
+def test_demo_tasks_are_spread_over_the_class_ordered_set():
+    from ml_backend.tools.demo import spread
+
+    items = [f"{c}-{i}" for c in "abcdefgh" for i in range(50)]
+    picked = spread(items, 60)
+    assert len(picked) == 60 and {p[0] for p in picked} == set("abcdefgh")
+    per_class = [sum(p[0] == c for p in picked) for c in "abcdefgh"]
+    assert max(per_class) - min(per_class) <= 1
+    assert spread(items, 0) == [] and spread([], 5) == []
