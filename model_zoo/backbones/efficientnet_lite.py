@@ -293,15 +293,14 @@ def image_processor(entry: PackagedBackbone, size: int | None = None):
     so a defect at the border is kept and a CAM maps back onto the whole image."""
     from transformers import ViTImageProcessor
 
-    with torch.device("meta"):
-        cfg = timm.create_model(entry.architecture, pretrained=False).pretrained_cfg
+    cfg = timm.models.get_pretrained_cfg(entry.architecture)
     side = int(size or entry.input_size)
-    resample = {"bicubic": 3, "bilinear": 2}.get(cfg.get("interpolation", "bilinear"), 2)
+    resample = {"bicubic": 3, "bilinear": 2}.get(cfg.interpolation, 2)
     return ViTImageProcessor(
         size={"height": side, "width": side},
         resample=resample,
-        image_mean=list(cfg["mean"]),
-        image_std=list(cfg["std"]),
+        image_mean=list(cfg.mean),
+        image_std=list(cfg.std),
     )
 
 

@@ -15,16 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-_DEFAULT_MEAN = (0.485, 0.456, 0.406)
-_DEFAULT_STD = (0.229, 0.224, 0.225)
-
-
-def normalisation(processor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Mean and std of a transformers image processor (timm's keep them in ``data_config``)."""
-    config = getattr(processor, "data_config", None) or {}
-    mean = getattr(processor, "image_mean", None) or config.get("mean") or _DEFAULT_MEAN
-    std = getattr(processor, "image_std", None) or config.get("std") or _DEFAULT_STD
-    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+from model_zoo.classifier.parts import normalisation
 
 
 def stretch(image: Image.Image, side: int) -> Image.Image:

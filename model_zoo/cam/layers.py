@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from model_zoo.classifier.parts import longest_block_list
+
 LAYER_SETS = ("last", "multi")
 _VIT_TYPES = {"vit", "dinov2", "dinov2_with_registers", "deit", "beit", "vit_mae", "vit_msn"}
 _CNN_TYPES = {"convnext", "convnextv2", "resnet", "regnet", "efficientnet"}
@@ -62,11 +64,7 @@ def parse_layer_set(name: str) -> str:
 
 
 def _block_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    best = None
-    for name, module in model.named_modules():
-        is_blocks = isinstance(module, nn.ModuleList) and "classifier" not in name
-        if is_blocks and (best is None or len(module) > len(best[1])):
-            best = (name, module)
+    best = longest_block_list(model)
     if best is None:
         raise ValueError(f"{type(model).__name__}: no block list found for CAM target layers")
     return best

@@ -4,7 +4,8 @@ transformers' own models keep their head in ``model.classifier`` and their block
 ``ModuleList``; timm models hosted by transformers' ``TimmWrapper`` keep everything inside
 ``model.timm_model`` (``get_classifier()``, ``blocks`` as a ``Sequential`` of stages, then
 ``conv_head``/``bn2`` for EfficientNets, ``norm_pre``/``head.norm`` for ConvNeXts). Fine-tuning,
-embeddings, the acquisition head and the input size read them from here.
+embeddings, the acquisition head, CAM target layers, the input size and the processor's
+normalisation read them from here.
 """
 
 from __future__ import annotations
@@ -41,12 +42,18 @@ def blocks(model: nn.Module) -> list[nn.Module]:
         modules = dict(inner.named_modules())
         names = [f["module"] for f in inner.feature_info if f["module"] in modules]
         return [modules[name] for name in names if "." not in name and name.startswith("layer")]
+    found = longest_block_list(model)
+    return list(found[1]) if found is not None else []
+
+
+def longest_block_list(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
+    """The longest ``ModuleList`` outside the head (transformer layers, CNN stages), named."""
     best = None
     for name, module in model.named_modules():
-        is_candidate = isinstance(module, nn.ModuleList) and "classifier" not in name
-        if is_candidate and (best is None or len(module) > len(best)):
-            best = module
-    return list(best) if best is not None else []
+        is_blocks = isinstance(module, nn.ModuleList) and "classifier" not in name
+        if is_blocks and (best is None or len(module) > len(best[1])):
+            best = (name, module)
+    return best
 
 
 def after_blocks(model: nn.Module) -> list[nn.Module]:
@@ -90,3 +97,15 @@ def set_image_side(processor, side: int) -> None:
     processor.size = {"height": int(side), "width": int(side)}
     if getattr(processor, "do_center_crop", False):
         processor.crop_size = {"height": int(side), "width": int(side)}
+
+
+_DEFAULT_MEAN = (0.485, 0.456, 0.406)
+_DEFAULT_STD = (0.229, 0.224, 0.225)
+
+
+def normalisation(processor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and std of a transformers image processor (timm's keep them in ``data_config``)."""
+    config = getattr(processor, "data_config", None) or {}
+    mean = getattr(processor, "image_mean", None) or config.get("mean") or _DEFAULT_MEAN
+    std = getattr(processor, "image_std", None) or config.get("std") or _DEFAULT_STD
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)

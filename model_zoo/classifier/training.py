@@ -28,6 +28,7 @@ from torch import nn
 from model_zoo.classifier.augment import augment_batch
 from model_zoo.classifier.model import ImageClassifier
 from model_zoo.classifier.parts import after_blocks, blocks, head_module, set_image_side
+from model_zoo.schedules import cosine_schedule
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +112,9 @@ def train_mode(model: nn.Module) -> None:
 
 
 def warmup_cosine(optimizer: torch.optim.Optimizer, steps: int, warmup: float):
-    """Linear warm-up over ``warmup`` of ``steps``, then a cosine decay to zero."""
+    """Linear warm-up over ``warmup`` (a share) of ``steps``, then a cosine decay to zero."""
     warm = max(1, round(steps * warmup))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = (step - warm) / max(1, steps - warm)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(steps, warm))
 
 
 def evaluate(probs: np.ndarray, targets: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:

@@ -4,9 +4,7 @@ written atomically to ``MODEL_DIR/pretrain/<out>/checkpoint.pt``."""
 from __future__ import annotations
 
 import logging
-import math
 import pickle
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,18 +17,6 @@ from model_zoo.storage.atomic import write_atomic
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
-
-
-def cosine_schedule(total: int, warmup: int) -> Callable[[int], float]:
-    """Linear warm-up over ``warmup`` steps, then a cosine decay to 0 at ``total``."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 @dataclass

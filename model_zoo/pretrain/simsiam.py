@@ -33,7 +33,7 @@ from PIL import Image
 from torch import nn
 
 from model_zoo.classifier.model import ImageClassifier, load_classifier
-from model_zoo.classifier.parts import timm_model
+from model_zoo.classifier.parts import normalisation, timm_model
 from model_zoo.classifier.training import warmup_cosine
 from model_zoo.data.dataset import open_image
 from model_zoo.device import resolve_device
@@ -111,16 +111,14 @@ class SimSiam(nn.Module):
 def _views(classifier: ImageClassifier, config: SimSiamConfig, side: int):
     from lightly.transforms import SimSiamTransform
 
-    processor = classifier.processor
-    mean = list(getattr(processor, "image_mean", None) or (0.485, 0.456, 0.406))
-    std = list(getattr(processor, "image_std", None) or (0.229, 0.224, 0.225))
+    mean, std = normalisation(classifier.processor)
     return SimSiamTransform(
         input_size=side,
         min_scale=config.min_scale,
         vf_prob=0.5,
         rr_prob=0.5,  # 90-degree rotations
         cj_hue=0.02,  # concrete is grey: little hue jitter
-        normalize={"mean": mean, "std": std},
+        normalize={"mean": list(mean), "std": list(std)},
     )
 
 

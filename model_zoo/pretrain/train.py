@@ -23,13 +23,14 @@ import numpy as np
 import torch
 
 from model_zoo.device import resolve_device
-from model_zoo.pretrain.checkpoint import CHECKPOINT, TrainState, cosine_schedule
+from model_zoo.pretrain.checkpoint import CHECKPOINT, TrainState
 from model_zoo.pretrain.entry import DEFAULT_ENTRY, check_out_name, export_entry
 from model_zoo.pretrain.errors import PretrainError
 from model_zoo.pretrain.images import augment, cache_side, center, load_images, scan_images
 from model_zoo.pretrain.model import build_mae
 from model_zoo.pretrain.preview import save_preview
 from model_zoo.registry import default_model_dir, zoo_local_dir
+from model_zoo.schedules import cosine_schedule
 
 log = logging.getLogger(__name__)
 
