@@ -27,8 +27,9 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin fminspect \
  && chown -R fminspect:fminspect /data /app
 
 WORKDIR /app
+# the lock only: every transitive package pinned, every hash checked (`make lock` writes it)
 COPY requirements.txt /app/requirements.txt
-RUN pip install -r /app/requirements.txt
+RUN pip install --require-hashes --no-deps -r /app/requirements.txt && pip check
 
 COPY --chown=fminspect:fminspect ml_backend /app/ml_backend
 COPY --chown=fminspect:fminspect model_zoo /app/model_zoo

@@ -8,7 +8,7 @@ export MPLCONFIGDIR ?= $(CURDIR)/build/mpl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help redis install demo test unit integration lint format docs docs-check bench bench-queue clean
+.PHONY: help check-locks lock chromium redis install demo test unit integration lint format docs docs-check bench bench-queue clean
 
 help:
 	@echo "make demo        local Label Studio + backend + sample project, pre-annotated"
@@ -18,18 +18,36 @@ help:
 	@echo "make lint        ruff check + format check;  make format  reformat"
 	@echo "make docs        serve the documentation (docs/, mkdocs.yml) on http://127.0.0.1:8000"
 	@echo "make docs-check  build the documentation with --strict (broken links fail)"
+	@echo "make lock        regenerate the lock files (requirements*.txt) from requirements*.in"
 	@echo "make bench       every benchmark (prints tables); make bench-queue  against Label Studio"
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Every install comes from the locks (requirements*.txt, generated from requirements*.in by
+# `make lock`): uv, itself pinned with hashes, syncs each venv to exactly what its lock says.
+UV := $(VENV)/bin/uv
+UV_SYNC := $(UV) pip sync --quiet --require-hashes --link-mode copy
+
+check-locks:
+	@$(PYTHON) .ci/locks.py check
+
+# the installer first: the locked uv, by pip with its hashes checked
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_FLAGS) -q -r requirements.txt -r requirements-dev.txt
-	$(VENV)/bin/pip check
+	$(PYTHON) .ci/locks.py pin uv > $(VENV)/uv-pin.txt
+	$(VENV)/bin/pip install $(PIP_FLAGS) -q --require-hashes -r $(VENV)/uv-pin.txt
+
+$(VENV)/.installed: requirements-dev.txt $(UV) | check-locks
+	$(UV_SYNC) --python $(PY) requirements-dev.txt
+	$(UV) pip check --quiet --python $(PY)
 	touch $@
 
-$(LS_VENV)/.installed: requirements-label-studio.txt
+$(LS_VENV)/.installed: requirements-label-studio.txt $(UV) | check-locks
 	$(PYTHON) -m venv $(LS_VENV)
-	$(LS_VENV)/bin/pip install $(PIP_FLAGS) -q -r requirements-label-studio.txt
+	$(UV_SYNC) --python $(LS_VENV)/bin/python requirements-label-studio.txt
 	touch $@
+
+# regenerate every lock from its input (needs the registry); commit the .in and .txt together
+lock: $(UV)
+	$(PYTHON) .ci/locks.py compile --uv $(UV)
 
 # a real redis-server for the RQ integration tests (they start their own on a free port)
 redis:
@@ -38,7 +56,14 @@ redis:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
 	else echo "redis-server is missing: apt-get install redis-server (as root)" >&2; exit 1; fi
 
-install: $(VENV)/.installed $(LS_VENV)/.installed redis
+# Debian's chromium for the browser test (Playwright drives it; browser downloads fail here)
+chromium:
+	@if command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "chromium is missing: apt-get install chromium (as root)" >&2; exit 1; fi
+
+install: $(VENV)/.installed $(LS_VENV)/.installed redis chromium
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -60,7 +85,7 @@ unit: $(VENV)/.installed
 integration: install
 	$(PY) -m pytest tests/integration -q
 
-test: install lint docs-check
+test: check-locks install lint docs-check
 	$(PY) -m pytest -q --timeout=900
 
 demo: install

@@ -2,9 +2,9 @@
 
 Label Studio (pinned to 1.23.2) lives in its own virtual environment, ``.venv-ls`` at the repository
 root by default, because it pins ``label-studio-sdk`` and Django versions that must not leak into the
-backend's environment. Create it with ``make .venv-ls`` or::
+backend's environment. Create it from its lock with ``make .venv-ls/.installed`` or::
 
-    python -m venv .venv-ls && .venv-ls/bin/pip install -r requirements-label-studio.txt
+    python -m venv .venv-ls && .venv-ls/bin/pip install --require-hashes -r requirements-label-studio.txt
 
 Typical use::
 
@@ -70,9 +70,9 @@ def install_hint(venv: Path | None = None) -> str:
         f"Label Studio {LABEL_STUDIO_VERSION} is not installed in {venv} "
         f"(no {venv / 'bin' / 'label-studio'}).\n"
         "It lives in its own virtual environment. Create it from the repository root with\n"
-        "    make .venv-ls\n"
-        "or\n"
-        "    python -m venv .venv-ls && .venv-ls/bin/pip install -r requirements-label-studio.txt\n"
+        "    make .venv-ls/.installed\n"
+        "or, from the lock,\n"
+        "    python -m venv .venv-ls && .venv-ls/bin/pip install --require-hashes -r requirements-label-studio.txt\n"
         "(about 1 GB; set LABEL_STUDIO_VENV to use a venv somewhere else)."
     )
 
