@@ -12,6 +12,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 help:
 	@echo "make demo        local Label Studio + backend + sample project, pre-annotated"
+	@echo "                 (IMAGES=<folder> adds your own photos to the project)"
 	@echo "make test        install everything and run lint, the docs build, unit and integration tests"
 	@echo "make unit        unit tests only"
 	@echo "make integration tests against a real Label Studio"
@@ -88,8 +89,9 @@ integration: install
 test: check-locks install lint docs-check
 	$(PY) -m pytest -q --timeout=900
 
+# IMAGES=<folder>: your own photos are imported into the demo project beside the sample tasks
 demo: install
-	$(PY) -m ml_backend.tools.demo
+	$(PY) -m ml_backend.tools.demo $(if $(IMAGES),--images "$(IMAGES)")
 
 # every benchmark command; each prints its table (bench-queue needs Label Studio: make bench-queue)
 BENCHES := ml_backend:bench ml_backend:bench-training model_zoo:bench-cam \

@@ -2,12 +2,17 @@
 
 Tag attributes (env fallback in brackets):
 ``model_name`` [CLASSIFIER_MODEL] — zoo name, directory or hub id;
-``model_score_threshold`` [SCORE_THRESHOLD for multi-label, 0 for single] — minimum probability;
+``model_score_threshold`` — a minimum probability for every class of a multi-label model,
+replacing the per-class thresholds the training round fitted (``auto`` or absent: the fitted
+ones, else SCORE_THRESHOLD);
+``model_exclusive`` [EXCLUSIVE_CLASSES] — choices that never stand beside another ("No defect");
 ``model_skip="true"`` — leave this tag alone;
 ``predicted_values="a,b"`` on a ``<Choice>`` — classifier classes that count as this choice.
 When a CAM ``<BrushLabels>`` reads the same classifier, the probabilities come from its pass
 (:mod:`ml_backend.serving.shared_pass`): one forward for both tags.
 Classes match labels by name, ignoring case, spaces, ``-`` and ``_`` ("Net crack" = net_crack).
+Before the project's first trained version nothing is chosen: a fresh head's outputs are random
+(:meth:`ClassifierControl.serves`).
 """
 
 from __future__ import annotations
@@ -30,28 +35,26 @@ class ChoicesHandler(ClassifierControl):
         return str(self.option("choice", default="single")).lower() == "multiple"
 
     @property
-    def threshold(self) -> float:
-        default = self.settings.score_threshold if self.multiple else 0.0
-        return self.float_option("model_score_threshold", default=default)
-
-    @property
     def classifier(self) -> ImageClassifier:
         return self.models.classifier(self.model_name, self.labels, multi_label=self.multiple)
 
     @property
     def model_version(self) -> str:
-        return self.classifier.version
+        return self.version_of(self.classifier)
 
     def check(self) -> None:
-        self.threshold  # noqa: B018 - validates the attribute
+        self.threshold_override()  # validates the attribute
         self.check_label_mapping(self.classifier.classes)
 
-    def pass_request(self) -> PassRequest:
+    def pass_request(self) -> PassRequest | None:
         """Probabilities only; a mask control on the same classifier may run the pass."""
-        return PassRequest(self.classifier)
+        classifier = self.classifier
+        return PassRequest(classifier) if self.serves(classifier) else None
 
     def predict(self, images, shared: Segmentation | None = None) -> list[list[Region]]:
         classifier = self.classifier
+        if not self.serves(classifier):
+            return [[] for _ in images]
         if shared is not None:
             probs = shared.probabilities
         else:
@@ -63,33 +66,30 @@ class ChoicesHandler(ClassifierControl):
     ) -> list[list[Region]]:
         """The Choices region of each row of class probabilities (``[]``: nothing chosen).
 
-        A choice scores the sum (single-label) or max (multi-label) of the probabilities of its
-        classes. Chosen: the best one (single choice) or every one (``choice="multiple"``) at
-        ``model_score_threshold`` or above. ``keep_best``: a row where none reaches the threshold
-        still gets its best choice (a queue round needs a result for every task).
+        The classes chosen are the decision's (:meth:`ClassifierControl.decision`); a choice
+        scores the sum (single-label) or max (multi-label) of the probabilities of its classes,
+        and a single choice tag keeps the best one. ``keep_best``: a row where nothing is chosen
+        still gets its best learned choice (a queue round needs a result for every task).
         """
         mapping = self.label_map(classifier.classes)
-        labels = list(mapping)
-        if not labels:
+        if not mapping:
             return [[] for _ in range(len(probs))]
+        label_of = {c: label for label, indices in mapping.items() for c in indices}
         combine = np.max if classifier.multi_label else np.sum
-        scores = np.stack([combine(probs[:, mapping[label]], axis=1) for label in labels], axis=1)
-        scores = np.clip(scores, 0.0, 1.0)
-        threshold = self.threshold
         out = []
-        for row in scores:
-            if self.multiple:
-                chosen = [int(i) for i in np.argsort(-row) if row[i] >= threshold]
-            else:
-                best = int(np.argmax(row))
-                chosen = [best] if row[best] >= threshold else []
-            if not chosen and keep_best:
-                chosen = [int(np.argmax(row))]
-            if not chosen:
+        for row, present in zip(
+            probs,
+            self.decision(classifier, own_only=True).present(probs, keep_best=keep_best),
+            strict=True,
+        ):
+            labels = list(dict.fromkeys(label_of[c] for c in present if c in label_of))
+            if not self.multiple:
+                labels = labels[:1]
+            if not labels:
                 out.append([])
                 continue
-            score = float(np.mean(row[chosen]))
-            out.append([self.region({"choices": [labels[i] for i in chosen]}, score)])
+            scores = [float(np.clip(combine(row[mapping[label]]), 0.0, 1.0)) for label in labels]
+            out.append([self.region({"choices": labels}, float(np.mean(scores)))])
         return out
 
 
