@@ -162,6 +162,16 @@ SERVICE: list[Setting] = [
             "(`org/name[@revision]`, `hf-hub:timm/<name>`). `tiny-*` entries are random, for tests.",
         ),
         Setting(
+            "ZERO_SHOT_MODEL",
+            "zero_shot_model",
+            text(),
+            "",
+            "A CLIP model (zoo name `clip-vit-base-patch32`, a local directory or a hub id) whose "
+            "zero-shot scores of the choice names pre-label `<Choices>` before a project's first "
+            "trained version. Empty (the default, and the only choice offline): nothing is "
+            "pre-labeled until the first round.",
+        ),
+        Setting(
             "SCORE_THRESHOLD",
             "score_threshold",
             number(0.0, 1.0),

@@ -12,7 +12,8 @@ When a CAM ``<BrushLabels>`` reads the same classifier, the probabilities come f
 (:mod:`ml_backend.serving.shared_pass`): one forward for both tags.
 Classes match labels by name, ignoring case, spaces, ``-`` and ``_`` ("Net crack" = net_crack).
 Before the project's first trained version nothing is chosen: a fresh head's outputs are random
-(:meth:`ClassifierControl.serves`).
+(:meth:`ClassifierControl.serves`), unless ``ZERO_SHOT_MODEL`` names a CLIP model, whose
+zero-shot scores of the choice names (:mod:`model_zoo.zeroshot`) then choose the best choice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from ml_backend.controls.base import Region, result_item
 from ml_backend.controls.classifier_control import ClassifierControl
+from ml_backend.controls.label_config import label_aliases
 from ml_backend.serving.shared_pass import PassRequest
 from model_zoo.cam.pipeline import Segmentation
 from model_zoo.classifier.model import ImageClassifier
@@ -40,7 +42,13 @@ class ChoicesHandler(ClassifierControl):
 
     @property
     def model_version(self) -> str:
-        return self.version_of(self.classifier)
+        classifier = self.classifier
+        if not self.serves(classifier) and self.settings.zero_shot_model:
+            return f"zero-shot-{self.models.zero_shot(self.settings.zero_shot_model).version}"
+        return self.version_of(classifier)
+
+    def ready(self) -> bool:
+        return self.serves(self.classifier) or bool(self.settings.zero_shot_model)
 
     def check(self) -> None:
         self.threshold_override()  # validates the attribute
@@ -54,12 +62,25 @@ class ChoicesHandler(ClassifierControl):
     def predict(self, images, shared: Segmentation | None = None) -> list[list[Region]]:
         classifier = self.classifier
         if not self.serves(classifier):
-            return [[] for _ in images]
+            return self.zero_shot_regions(images)
         if shared is not None:
             probs = shared.probabilities
         else:
             probs = classifier.predict_proba(images, batch_size=self.settings.predict_batch_size)
         return self.choice_regions(probs, classifier)
+
+    def zero_shot_regions(self, images) -> list[list[Region]]:
+        """Before the first trained version: the best choice by CLIP's zero-shot scores of the
+        choice names (their ``predicted_values``), if ``ZERO_SHOT_MODEL`` is set; else nothing."""
+        if not self.settings.zero_shot_model:
+            return [[] for _ in images]
+        model = self.models.zero_shot(self.settings.zero_shot_model)
+        names = [label_aliases(self.control, label)[0] for label in self.labels]
+        probs = model.predict_proba(images, names, batch_size=self.settings.predict_batch_size)
+        return [
+            [self.region({"choices": [self.labels[int(np.argmax(row))]]}, float(np.max(row)))]
+            for row in probs
+        ]
 
     def choice_regions(
         self, probs: np.ndarray, classifier: ImageClassifier, *, keep_best: bool = False

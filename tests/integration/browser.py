@@ -32,7 +32,7 @@ class PageView:
     regions: list[tuple[str, str]]  # (label, score as shown)
     tabs: list[str]  # annotation and prediction tabs: "name · info"
     painted: np.ndarray  # bool (canvas height, width): brush pixels over the image
-    image_size: tuple[int, int]  # the image canvas's (width, height) in CSS pixels
+    image_size: tuple[int, int]  # (width, height) of the image as drawn, in canvas pixels
     screenshot: Path
     text: str = field(repr=False, default="")
 
@@ -44,18 +44,20 @@ def _decode(data_url: str) -> np.ndarray:
 
 
 def _painted(canvases: list[dict]) -> tuple[np.ndarray, tuple[int, int]]:
-    """Union of the non-image layers' painted pixels; the image layer is the opaque one."""
+    """The brush pixels over the image: the union of the non-image layers' painted pixels,
+    cropped to where the image layer (the most covered one) draws the image."""
     layers = [_decode(c["data"]) for c in canvases]
     if not layers:
         return np.zeros((0, 0), dtype=bool), (0, 0)
     coverage = [float((layer[..., 3] > 0).mean()) for layer in layers]
-    image_index = int(np.argmax(coverage))
-    painted = np.zeros(layers[image_index].shape[:2], dtype=bool)
-    for index, layer in enumerate(layers):
-        if index != image_index and layer.shape[:2] == painted.shape:
+    image_layer = layers[int(np.argmax(coverage))]
+    painted = np.zeros(image_layer.shape[:2], dtype=bool)
+    for layer in layers:
+        if layer is not image_layer and layer.shape[:2] == painted.shape:
             painted |= layer[..., 3] > 0
-    size = (int(canvases[image_index]["width"]), int(canvases[image_index]["height"]))
-    return painted, size
+    rows, cols = np.nonzero(image_layer[..., 3] > 0)
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    return painted[top:bottom, left:right], (int(right - left), int(bottom - top))
 
 
 def open_task(ls, project: int, task: int, screenshot: Path, settle: float = 3.0) -> PageView:
@@ -113,12 +115,20 @@ def _read(page, screenshot: Path) -> PageView:
     return PageView(checked, regions, tabs, painted, size, screenshot, page.inner_text("body"))
 
 
-def mask_iou(painted: np.ndarray, mask: np.ndarray) -> float:
-    """IoU of the page's painted pixels and ``mask`` (any size: resized to the canvas)."""
+def mask_agreement(
+    painted: np.ndarray, mask: np.ndarray, tolerance: int = 3
+) -> tuple[float, float]:
+    """``(precision, recall)`` of the page's painted pixels against ``mask`` (resized to the
+    canvas), each pixel counted right within ``tolerance`` canvas pixels: the canvas scales and
+    antialiases a thin brush stroke, so exact IoU would punish a one-pixel edge."""
+    from scipy.ndimage import binary_dilation
+
     if painted.size == 0:
-        return 0.0
+        return 0.0, 0.0
     height, width = painted.shape
     resized = Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.NEAREST)
     expected = np.asarray(resized) > 0
-    union = (painted | expected).sum()
-    return float((painted & expected).sum() / union) if union else 1.0
+    near = np.ones((2 * tolerance + 1, 2 * tolerance + 1), dtype=bool)
+    precision = (painted & binary_dilation(expected, near)).sum() / max(1, painted.sum())
+    recall = (expected & binary_dilation(painted, near)).sum() / max(1, expected.sum())
+    return float(precision), float(recall)

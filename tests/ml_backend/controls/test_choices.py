@@ -160,3 +160,19 @@ def test_model_skip_and_unserved_configs(tmp_path):
         parse_label_config("<View><Image name='x' value='$x'>")
     with pytest.raises(LabelConfigError, match="no label config"):
         parse_label_config("")
+
+
+def test_zero_shot_start_before_the_first_trained_version(tmp_path, tmp_path_factory):
+    from tests.model_zoo.test_zeroshot import save_tiny_clip
+
+    clip = save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
+    xml = config('<Choice value="Crack"/><Choice value="No defect" predicted_values="no_defect"/>')
+    handler = handler_for(tmp_path, xml, ZERO_SHOT_MODEL=clip)
+    assert not handler.serves(handler.classifier) and handler.ready()
+    assert handler.model_version.startswith("zero-shot-tiny-clip-")
+    for (region,) in handler.predict([random_image(seed=s) for s in range(3)]):
+        (choice,) = region.item["value"]["choices"]
+        assert choice in {"Crack", "No defect"} and 0.0 < region.score <= 1.0
+    # without it: nothing, and not ready
+    plain = handler_for(tmp_path, xml)
+    assert not plain.ready() and plain.predict([random_image(seed=1)]) == [[]]
