@@ -61,38 +61,6 @@ def crack_model(tmp_path_factory):
     return str(model.save(tmp_path_factory.mktemp("m") / "crack", version="crack-1"))
 
 
-#: the eight classes of the synthetic set (and of label_config/defects.xml)
-SYNTH_CLASSES = [
-    "crack", "net_crack", "spalling", "exposed_rebar", "rust", "efflorescence", "algae",
-    "no_defect",
-]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def trained_tiny(tmp_path_factory) -> str:
-    """A saved tiny-vit whose head was trained (the fast path's linear probe) on a few synthetic
-    images of each of the eight classes: a model the backend serves, in a second."""
-    import numpy as np
-    from PIL import Image
-
-    from model_zoo.classifier.decision import decision_record
-    from model_zoo.classifier.model import load_classifier
-    from model_zoo.classifier.training import TrainConfig, fine_tune
-    from model_zoo.data.synth import render_sample
-
-    rng = np.random.default_rng(0)
-    train = [
-        (Image.fromarray(render_sample(name, rng, size=48)[0]), index)
-        for index, name in enumerate(SYNTH_CLASSES)
-        for _ in range(2)
-    ]
-    model = load_classifier("tiny-vit", SYNTH_CLASSES, device="cpu")
-    fine_tune(model, train, (), TrainConfig(epochs=0, probe_steps=60, progress=False))
-    record = decision_record(SYNTH_CLASSES, [2] * len(SYNTH_CLASSES))
-    out = tmp_path_factory.mktemp("trained-tiny") / "tiny-vit-trained"
-    return str(model.save(out, version="tiny-vit-trained", decision=record))
-
-
 @pytest.fixture(scope="module")
 def trained_app(tmp_path_factory, trained_tiny):
     settings = make_settings(tmp_path_factory.mktemp("app"), CLASSIFIER_MODEL=trained_tiny)

@@ -81,7 +81,7 @@ def test_health(client):
 
 def test_health_of_a_trained_model(trained_client):
     body = trained_client.get("/health").get_json()
-    assert body["model_version"] == "tiny-vit-trained"
+    assert body["model_version"] == "tiny-vit-probe-trained"
     assert body["models"][0]["head_trained"] is True
 
 
@@ -95,7 +95,7 @@ def test_setup_returns_model_version(client, defects_xml):
 
 def test_setup_of_a_trained_model(trained_client, defects_xml):
     r = trained_client.post("/setup", json={"project": "3.1", "schema": defects_xml})
-    assert r.get_json() == {"model_version": "tiny-vit-trained"}
+    assert r.get_json() == {"model_version": "tiny-vit-probe-trained"}
 
 
 def test_predict_before_any_training_makes_nothing_up(client, defects_xml):
@@ -125,7 +125,7 @@ def test_predict_shapes(trained_client, defects_xml):
     body = r.get_json()
     assert len(body["results"]) == 3 and body["errors"] == []
     for prediction in body["results"]:
-        assert prediction["model_version"] == "tiny-vit-trained"
+        assert prediction["model_version"] == "tiny-vit-probe-trained"
         (region,) = [r for r in prediction["result"] if r["type"] == "choices"]
         assert region["from_name"] == "defect" and region["to_name"] == "image"
         assert 0 <= region["score"] <= 1
@@ -202,7 +202,7 @@ def test_webhook_answers_every_event(client):
 
 def test_versions_without_training_lists_the_configured_model(trained_client, client):
     assert trained_client.get("/versions").get_json() == {
-        "versions": ["tiny-vit-trained"],
+        "versions": ["tiny-vit-probe-trained"],
         "details": [],
     }
     body = client.get("/versions?project=5").get_json()
