@@ -52,6 +52,11 @@ def project_status(settings, store, project: str) -> dict[str, Any]:
     what = f"{stage} version trained on {meta.get('label_count', '?')} labeled images"
     if learned is not None:
         what += f"; predicts {', '.join(learned)}"
+    record = _records(settings).read(str(project))
+    if record.get("state") == "failed":
+        what += f"; the last round failed ({record.get('error')}), so this version keeps serving"
+    elif record.get("state") == "running":
+        what += f"; a new round is training ({record.get('stage') or 'starting'})"
     return {"state": "serving", "live_version": live, "message": f"serving {live}: {what}"}
 
 

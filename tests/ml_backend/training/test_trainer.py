@@ -199,6 +199,9 @@ def test_training_crash_keeps_the_previous_version_serving(tmp_path, fake_ls, mo
     assert predict_version(client, "3.1", fake_ls.tasks[-1]) == "p3-v1"
     (record,) = client.get("/health").get_json()["training"]
     assert record["state"] == "failed" and "injected" in record["error"]
+    said = client.get("/versions?project=3").get_json()["state"]
+    assert said["live_version"] == "p3-v1" and "the last round failed" in said["message"]
+    assert "injected" in said["message"] and "keeps serving" in said["message"]
     assert [v.version for v in state.models.store.versions("project-3")] == ["p3-v1"]
 
 
