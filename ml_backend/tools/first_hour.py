@@ -29,8 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import requests
+from PIL import Image
 
+from ml_backend.controls.brush import decode_mask
 from ml_backend.controls.label_config import label_aliases
 from ml_backend.labelstudio.project import (
     annotate_choices,
@@ -72,6 +75,9 @@ class Stage:
     regions: int = 0
     defect_and_no_defect: int = 0
     unlabeled_class_named: int = 0
+    no_defect_with_regions: int = 0  # true "No defect" tasks that got a mask anyway
+    mask_iou: float | None = None  # mean IoU of the served masks on defect tasks with a mask
+    mask_accepted: float | None = None  # share of those at IoU >= 0.5
     top_choice_right: float | None = None
     majority_baseline: float | None = None
     version: str | None = None
@@ -113,6 +119,42 @@ def sample_images(data: Path, count: int, seed: int, choices) -> list[tuple[Path
     return picked
 
 
+def true_mask(task: Task) -> np.ndarray | None:
+    """The ground-truth mask of a task's image (``masks/<class>/<stem>.png`` beside
+    ``images/``), if the dataset has one."""
+    if task.path is None:
+        return None
+    folder = task.path.parent
+    candidate = folder.parent.parent / "masks" / folder.name / f"{task.path.stem}.png"
+    if not candidate.is_file():
+        return None
+    return np.asarray(Image.open(candidate).convert("L")) > 127
+
+
+def served_mask(result: list[dict], shape: tuple[int, int]) -> np.ndarray:
+    """The union of a prediction's brush regions at the image's size."""
+    out = np.zeros(shape, dtype=bool)
+    for region in result:
+        if region.get("type") == "brushlabels":
+            out |= decode_mask(
+                region["value"]["rle"], region["original_height"], region["original_width"]
+            )
+    return out
+
+
+def _mask_scores(stage: Stage, by_task: dict, others: dict[int, Task]) -> None:
+    ious = []
+    for task_id, task in others.items():
+        truth = true_mask(task) if task.label != NO_DEFECT else None
+        if truth is None or not truth.any():
+            continue
+        found = served_mask((by_task.get(task_id) or {}).get("result") or [], truth.shape)
+        ious.append(float((found & truth).sum() / (found | truth).sum()))
+    if ious:
+        stage.mask_iou = round(float(np.mean(ious)), 3)
+        stage.mask_accepted = round(float(np.mean([i >= 0.5 for i in ious])), 3)
+
+
 def evaluate(stage: Stage, stored: list[dict], tasks: dict[int, Task], version=None) -> Stage:
     """Fill ``stage`` from the stored predictions (of ``version`` only, when given)."""
     labeled = Counter(t.label for t in tasks.values() if t.labeled)
@@ -129,6 +171,7 @@ def evaluate(stage: Stage, stored: list[dict], tasks: dict[int, Task], version=N
         stage.regions += len(regions)
         stage.defect_and_no_defect += NO_DEFECT in named and len(set(named)) > 1
         stage.unlabeled_class_named += any(labeled[c] == 0 for c in named)
+        stage.no_defect_with_regions += task.label == NO_DEFECT and bool(regions)
         right += bool(named) and named[0] == task.label
         choices.update(named)
     truth = Counter(t.label for t in others.values())
@@ -136,6 +179,8 @@ def evaluate(stage: Stage, stored: list[dict], tasks: dict[int, Task], version=N
         stage.top_choice_right = round(right / len(others), 3)
         stage.majority_baseline = round(truth.most_common(1)[0][1] / len(others), 3)
     stage.choice_counts = dict(choices)
+    if stage.labels:
+        _mask_scores(stage, by_task, others)
     return stage
 
 
@@ -265,14 +310,15 @@ def labeled_stage(walk: Walk, per_class: int, seed: int, timeout: float) -> Stag
 def print_stages(stages: list[Stage]) -> None:
     header = (
         "stage", "labels", "predicted", "choices", "regions", "both", "unlabeled class",
-        "top right", "majority", "version after s",
+        "top right", "majority", "version after s", "no-defect masked", "mask IoU", "accepted",
     )  # fmt: skip
     print(" | ".join(header))
     for s in stages:
         row = (
             s.name, s.labels, f"{s.with_prediction}/{s.tasks - s.labels}", s.with_choices,
             s.regions, s.defect_and_no_defect, s.unlabeled_class_named, s.top_choice_right,
-            s.majority_baseline, s.seconds_to_version,
+            s.majority_baseline, s.seconds_to_version, s.no_defect_with_regions, s.mask_iou,
+            s.mask_accepted,
         )  # fmt: skip
         print(" | ".join(str(v) for v in row))
 
