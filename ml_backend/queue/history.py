@@ -37,8 +37,8 @@ def load_history(model_dir: Path, project: str) -> dict:
 
 
 def save_history(model_dir: Path, project: str, saved: dict) -> None:
-    if saved:
-        write_text_atomic(history_path(model_dir, project), json.dumps(saved, indent=1) + "\n")
+    """Store what the round in force hands on (``{}`` too: an older round's report is stale)."""
+    write_text_atomic(history_path(model_dir, project), json.dumps(saved, indent=1) + "\n")
 
 
 def stored_report(report: dict, pool_ids: list[int]) -> dict:

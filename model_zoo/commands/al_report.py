@@ -102,4 +102,43 @@ def print_last(summary: dict, init: int, budget: int, cycles: int) -> None:
         )
 
 
-__all__ = ["METRICS", "TITLES", "cycle_table", "plot", "print_last", "summarise"]
+def versus(per_repeat: dict, baseline: str) -> dict:
+    """Each strategy against ``baseline`` at the last cycle, repeat by repeat (the same start
+    labels and subsample): minority recall as a ratio of means, accuracy as a difference with
+    its paired standard error."""
+    out = {}
+    base = per_repeat[baseline]
+    b_recall = np.asarray(base["minority_recall"][-1], dtype=float)
+    b_acc = np.asarray(base["accuracy"][-1], dtype=float)
+    for name, series in per_repeat.items():
+        recall = np.asarray(series["minority_recall"][-1], dtype=float)
+        diff = np.asarray(series["accuracy"][-1], dtype=float) - b_acc
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        out[name] = {
+            "recall_ratio": round(float(recall.mean() / max(b_recall.mean(), 1e-9)), 3),
+            "accuracy_diff": round(float(diff.mean()), 4),
+            "accuracy_diff_se": round(se, 4),
+        }
+    return out
+
+
+def print_versus(table: dict, baseline: str) -> None:
+    print(f"against {baseline} at the last cycle (paired over repeats):")
+    for name, row in table.items():
+        if name != baseline:
+            print(
+                f"  {name:<16} minority recall x{row['recall_ratio']:.2f}  accuracy "
+                f"{row['accuracy_diff']:+.3f} (±{row['accuracy_diff_se']:.3f})"
+            )
+
+
+__all__ = [
+    "METRICS",
+    "TITLES",
+    "cycle_table",
+    "plot",
+    "print_last",
+    "print_versus",
+    "summarise",
+    "versus",
+]

@@ -36,7 +36,14 @@ from model_zoo.acquisition import get_strategy
 from model_zoo.acquisition.base import AcquisitionError
 from model_zoo.classifier.head import classifier_head
 from model_zoo.commands.al_loop import Loop, simulate
-from model_zoo.commands.al_report import cycle_table, plot, print_last, summarise
+from model_zoo.commands.al_report import (
+    cycle_table,
+    plot,
+    print_last,
+    print_versus,
+    summarise,
+    versus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--per-cycle", action="store_true", help="print every cycle's figures")
     parser.add_argument(
+        "--baseline", default="bald", help="compare every strategy with this one (bald)"
+    )
+    parser.add_argument(
         "--model",
         default="efficientnet-lite0",
         help="backbone for the features (default efficientnet-lite0, the CLASSIFIER_MODEL default)",
@@ -162,15 +172,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"simulate-al: error: {exc}", file=sys.stderr)
         return 2
     summary = summarise(raw["per_repeat"], args.init, args.budget)
-    _write(
-        args,
-        summary,
-        _result(args, version, strategies, minority, labels, classes, raw, summary),
-        started,
-    )
+    result = _result(args, version, strategies, minority, labels, classes, raw, summary)
+    if args.baseline in strategies:
+        result["versus"] = {args.baseline: versus(raw["per_repeat"], args.baseline)}
+    _write(args, summary, result, started)
     if args.per_cycle:
         print(cycle_table(summary))
     print_last(summary, args.init, args.budget, args.cycles)
+    if args.baseline in strategies:
+        print_versus(result["versus"][args.baseline], args.baseline)
     return 0
 
 

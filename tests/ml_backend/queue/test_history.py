@@ -26,6 +26,7 @@ def test_no_or_a_broken_history_is_a_fresh_start(tmp_path):
     history_path(tmp_path, "1").parent.mkdir(parents=True)
     history_path(tmp_path, "1").write_text("{not json")
     assert load_history(tmp_path, "1") == {}
-    save_history(tmp_path, "2", {})  # nothing to hand on: nothing written
-    assert not history_path(tmp_path, "2").exists()
+    save_history(tmp_path, "2", {"split": 0.5, "picked_ids": [1]})
+    save_history(tmp_path, "2", {})  # a round that hands nothing on: the old report is stale
+    assert load_history(tmp_path, "2") == {}
     assert context_history({}, {1: "a"}) == {}

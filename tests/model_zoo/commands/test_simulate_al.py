@@ -89,3 +89,17 @@ def test_a_split_strategy_gets_its_history_back_and_finds_the_minority(one_threa
         repeats=1, progress=False,
     )  # fmt: skip
     assert np.mean(rare_share["per_repeat"]["minority-split"]["minority_labeled"][-1]) > 2
+
+
+def test_versus_pairs_the_repeats_against_the_baseline():
+    from model_zoo.commands.al_report import versus
+
+    per_repeat = {
+        "bald": {"minority_recall": [[0.1, 0.1], [0.4, 0.6]], "accuracy": [[0, 0], [0.8, 0.9]]},
+        "split": {"minority_recall": [[0.1, 0.1], [0.6, 0.7]], "accuracy": [[0, 0], [0.81, 0.93]]},
+    }
+    table = versus(per_repeat, "bald")
+    assert table["bald"] == {"recall_ratio": 1.0, "accuracy_diff": 0.0, "accuracy_diff_se": 0.0}
+    assert table["split"]["recall_ratio"] == 1.3
+    assert table["split"]["accuracy_diff"] == 0.02
+    assert table["split"]["accuracy_diff_se"] == 0.01  # the paired differences 0.01 and 0.03
