@@ -26,6 +26,23 @@ LEARNING: list[Setting] = [
             "\u2026or once no annotation arrived for this long (`0`: by count only).",
         ),
         Setting(
+            "TRAIN_MIN_PER_CLASS",
+            "train_min_per_class",
+            integer(1),
+            "3",
+            "The first round waits until at least two classes have this many labeled images each; "
+            "until then nothing is pre-labeled and `/health` says how many labels are missing.",
+        ),
+        Setting(
+            "FINETUNE_MIN_LABELS",
+            "finetune_min_labels",
+            integer(0),
+            "40",
+            "Each round first serves a linear head fitted in seconds on the frozen backbone's "
+            "features; from this many labeled images on, the round then fine-tunes the top "
+            "blocks too and serves that only if it scores better on the hold-out split.",
+        ),
+        Setting(
             "TRAIN_EPOCHS",
             "train_epochs",
             integer(1),
