@@ -165,8 +165,8 @@ LEARNING: list[Setting] = [
             "acquisition_strategy",
             text(str.lower),
             "minority-split",
-            "`minority-split` (part of each round to the minority discriminator, the rest to BALD "
-            "among the other tasks, the split adapted from round to round), `discriminator`, "
+            "`minority-split` (part of each round to the minority discriminator, the rest to "
+            "diverse margin sampling, the split adapted from round to round), `discriminator`, "
             "`random`, `least-confidence`, `margin`, `entropy`, `bald`, `coreset`, `dal`, "
             "`typiclust`, a preset (`minority-representative` = `discriminator*dal`, "
             "`minority-diverse` = `discriminator*coreset`) or names joined by `*` (product of "
@@ -185,7 +185,7 @@ LEARNING: list[Setting] = [
             "MINORITY_SHARE",
             "minority_share",
             number(0.0, 0.5),
-            "0.1",
+            "0.05",
             "Without `MINORITY_CLASSES`: every choice whose estimated share of the project "
             "(labels, and the classifier's probabilities on the unlabeled tasks) is below this "
             "counts as minority; `0`: only the rarest labeled class.",

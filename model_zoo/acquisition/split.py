@@ -10,9 +10,10 @@ classes and over-predicts the minority: overall accuracy falls behind BALD. This
   class-balanced logistic regression on the backbone features); the part takes the classes'
   best picks in turn, so every rare class gets its slots, not only the easiest. A minority class
   without a label yet is searched by core-set (farthest from everything labeled).
-- **other part**: BALD (or margin) of the task model among the rest, made diverse: the ``10 x``
-  best candidates are clustered with k-means and the best of each cluster is kept
-  (:func:`~model_zoo.acquisition.diversity.diverse_top_k`).
+- **other part**: margin (or BALD, entropy: ``other``) of the task model among the rest, made
+  diverse: the ``10 x`` best candidates are clustered with k-means and the best of each cluster
+  is kept (:func:`~model_zoo.acquisition.diversity.diverse_top_k`). Margin by default: in
+  ``simulate-al`` it did as well as BALD here and needs no MC-dropout passes (docs/queue-ordering.md).
 - **the split**, adapted from round to round. The labels tell how many of the previous round's
   minority picks really were minority (``ctx.history["picked_labels"]``); that *found share*
   (smoothed with the previous one, ``PRIOR_PICKS`` pseudo-picks) caps the minority share: a
@@ -47,7 +48,7 @@ DEFAULT_WINDOW = 50
 #: weight (in picks) of the previous found share when the last picks' labels update it
 PRIOR_PICKS = 2.0
 #: what the other part can rank by
-OTHER: dict[str, type[Strategy]] = {"bald": Bald, "margin": Margin, "entropy": Entropy}
+OTHER: dict[str, type[Strategy]] = {"margin": Margin, "bald": Bald, "entropy": Entropy}
 
 
 def interleave(first: list[int], second: list[int], share: float, n: int) -> list[int]:
@@ -89,7 +90,7 @@ class MinoritySplit(Strategy):
     def __init__(
         self,
         *,
-        other: str = "bald",
+        other: str = "margin",
         start: float = 0.5,
         low: float = 0.2,
         high: float = 0.8,

@@ -14,10 +14,13 @@ macro precision and recall, overall accuracy, plus how many minority samples wer
 
 The production path, with the backbone frozen to keep a run within minutes on a CPU: the pooled
 features (``ImageClassifier.embed``) are computed once (cached under ``--cache``); each cycle
-trains the classifier's own head on them (:mod:`model_zoo.classifier.head`, what
-``TRAIN_BLOCKS=head`` trains); strategies come from the registry (``get_strategy``) and BALD
-reads the same MC dropout (:func:`model_zoo.acquisition.bald.mc_dropout_probabilities`) as the
-backend's queue round.
+fits the classifier's own head on them with the recipe of the backend's fast version, the linear
+probe (:func:`model_zoo.classifier.head.fit_head`: class-weighted loss, AdamW, warm-up and cosine);
+strategies come from the registry (``get_strategy``) and BALD reads the same MC dropout
+(:func:`model_zoo.acquisition.bald.mc_dropout_probabilities`) as the backend's queue round.
+With ``--minority-share`` the minority classes are subsampled (seeded, per repeat) in pool and
+test set (:mod:`model_zoo.commands.al_loop`); ``--baseline`` (bald) prints every strategy's
+minority recall ratio and paired accuracy difference at the last cycle.
 """
 
 from __future__ import annotations

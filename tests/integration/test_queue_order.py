@@ -208,6 +208,9 @@ def test_the_first_20_tasks_served_hold_twice_the_minority_share(
         served.append(task_id)
         annotate_choices(project["client"], task_id, [truth[task_id][0]], from_name="defect")
     found = sum(truth[t][0] == "Exposed rebar" for t in served)
+    print(
+        f"first 20 served: {found} exposed rebar; pool share {share:.3f} ({share * 20:.1f} in 20)"
+    )
     assert found >= 2 * share * 20, (
         f"{found} exposed rebar in the first 20 served; the pool's share is {share:.3f}"
     )

@@ -24,7 +24,7 @@ def test_settings_parse_and_validate():
         Settings.from_env({}).queue_ordering
         and Settings.from_env({}).acquisition_strategy == "minority-split"
     )
-    assert Settings.from_env({}).minority_share == 0.1
+    assert Settings.from_env({}).minority_share == 0.05
     assert Settings.from_env({"MINORITY_SHARE": "0"}).minority_share == 0.0
     with pytest.raises(SettingsError, match="MINORITY_SHARE"):
         Settings.from_env({"MINORITY_SHARE": "0.8"})
