@@ -164,9 +164,11 @@ LEARNING: list[Setting] = [
             "ACQUISITION_STRATEGY",
             "acquisition_strategy",
             text(str.lower),
-            "discriminator",
-            "`discriminator`, `random`, `least-confidence`, `margin`, `entropy`, `bald`, "
-            "`coreset`, `dal`, a preset (`minority-representative` = `discriminator*dal`, "
+            "minority-split",
+            "`minority-split` (part of each round to the minority discriminator, the rest to "
+            "diverse margin sampling, the split adapted from round to round), `discriminator`, "
+            "`random`, `least-confidence`, `margin`, `entropy`, `bald`, `coreset`, `dal`, "
+            "`typiclust`, a preset (`minority-representative` = `discriminator*dal`, "
             "`minority-diverse` = `discriminator*coreset`) or names joined by `*` (product of "
             "ranks) or `+` (mean).",
         ),
@@ -175,8 +177,18 @@ LEARNING: list[Setting] = [
             "minority_classes",
             csv(),
             "",
-            "Comma-separated choices the discriminator treats as minority; empty: the rarest "
-            "labeled class. Unknown names are reported and ignored.",
+            "Comma-separated choices the discriminator treats as minority; empty: every choice "
+            "under `MINORITY_SHARE` of the project, else the rarest labeled class. Unknown names "
+            "are reported and ignored.",
+        ),
+        Setting(
+            "MINORITY_SHARE",
+            "minority_share",
+            number(0.0, 0.5),
+            "0.05",
+            "Without `MINORITY_CLASSES`: every choice whose estimated share of the project "
+            "(labels, and the classifier's probabilities on the unlabeled tasks) is below this "
+            "counts as minority; `0`: only the rarest labeled class.",
         ),
         Setting(
             "SYNTHETIC_DIR",

@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from ml_backend.labelstudio.retries import with_retries
+from ml_backend.queue.history import load_history, save_history
 from ml_backend.queue.rounds import apply_order
 from ml_backend.queue.scoring import score_tasks
 from ml_backend.training import trainer
@@ -100,8 +101,10 @@ def reorder_project(
         tasks,
         strategy=spec,
         minority=tuple(settings.minority_classes if minority is None else minority),
+        history=load_history(settings.model_dir, str(project)),
     )
     ordered, info = ranking.ordered, ranking.details
+    handed_on = info.pop("history", {})
     if not ordered:
         log.info("project %s: %s", project, info["note"])
         return {"state": "skipped", "reason": info["note"]}
@@ -110,6 +113,7 @@ def reorder_project(
     applied = apply_order(
         client, int(project), ordered, results, settings=settings, prune=not prune_later
     )
+    save_history(settings.model_dir, str(project), handed_on)  # the order is in force now
     if prune_later and applied["stale_versions"]:
         applied["prune_job"] = state.jobs.submit(
             "prune-rounds", str(project), applied["model_version"],

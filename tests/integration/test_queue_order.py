@@ -1,9 +1,11 @@
 """Queue ordering against a real Label Studio 1.23.2 (protocol §5.7).
 
 A project with labeled and unlabeled synthetic images; ``python -m ml_backend reorder`` (its
-``main``) scores the unlabeled tasks and applies the round. Then an annotator's
-``GET /api/projects/{id}/next/`` must return the top-ranked task (lowest ``al-1`` score), and a
-round that Label Studio only half accepts must leave the previous round in force.
+``main``) scores the unlabeled tasks with the default strategy (``minority-split``) on the default
+backbone (efficientnet-lite0) and applies the round. Then an annotator's
+``GET /api/projects/{id}/next/`` must return the top-ranked task (lowest ``al-1`` score), a round
+that Label Studio only half accepts must leave the previous round in force, and the first 20
+tasks an annotator is served must hold at least twice the pool's minority share.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from ml_backend.queue import rounds, scoring
 from model_zoo.data.synth import render_sample
 
 CLASSES = {
-    "No defect": ("no_defect", 10, 25),
-    "Rust": ("rust", 10, 25),
-    "Exposed rebar": ("exposed_rebar", 3, 6),
+    "No defect": ("no_defect", 10, 40),
+    "Rust": ("rust", 10, 40),
+    "Exposed rebar": ("exposed_rebar", 3, 8),
 }
 CONFIG = (
     '<View><Image name="image" value="$image"/><Choices name="defect" toName="image">'
@@ -76,9 +78,7 @@ def project(tmp_path_factory, label_studio, legacy_token, local_files_root):
         "LABEL_STUDIO_URL": label_studio.url,
         "LABEL_STUDIO_API_KEY": legacy_token,
         "MODEL_DIR": str(work / "models"),
-        "CLASSIFIER_MODEL": "tiny-vit",
         "LOCAL_FILES_DOCUMENT_ROOT": str(local_files_root),
-        "ACQUISITION_STRATEGY": "discriminator",
         "MINORITY_CLASSES": "Exposed rebar",
         "ACQUISITION_BATCH_DIVERSITY": "5",
         "LS_RETRIES": "2",
@@ -88,6 +88,7 @@ def project(tmp_path_factory, label_studio, legacy_token, local_files_root):
 
 
 def reorder(monkeypatch, project, capsys) -> tuple[int, str]:
+    monkeypatch.delenv("ACQUISITION_STRATEGY", raising=False)  # the default unless env says
     for key, value in project["env"].items():
         monkeypatch.setenv(key, value)
     capsys.readouterr()
@@ -139,7 +140,7 @@ def test_a_round_makes_next_serve_the_top_ranked_task(monkeypatch, capsys, proje
     assert (view.get("ordering") or view["data"].get("ordering")) == ["tasks:predictions_score"], (
         view
     )
-    # the discriminator puts likely minority (exposed rebar) first: more of them at the front
+    # the split gives likely minority (exposed rebar) places at the front
     ranked = sorted(scores, key=scores.get)
     minority = {t for t in unlabeled if project["truth"][t][0] == "Exposed rebar"}
     front = sum(t in minority for t in ranked[: len(minority)])
@@ -182,3 +183,34 @@ def test_the_next_round_replaces_the_previous_one(monkeypatch, capsys, project, 
     summary = json.loads(out.out)
     assert summary["strategy"] == "random" and summary["deleted_versions"] == ["al-1"]
     assert summary["features_computed"] == 0, "same model version: every feature from the cache"
+
+
+def test_the_first_20_tasks_served_hold_twice_the_minority_share(
+    monkeypatch, capsys, project, label_studio
+):
+    project["env"].pop("ACQUISITION_STRATEGY", None)  # back to the default after the random round
+    code, out = reorder(monkeypatch, project, capsys)
+    assert code == 0, out
+    assert json.loads(out.out)["strategy"] == "minority-split"
+    truth = project["truth"]
+    pool = [t for t, (_, labeled) in truth.items() if not labeled]
+    share = sum(truth[t][0] == "Exposed rebar" for t in pool) / len(pool)
+    label_studio.create_user("annotator3@example.com", "Annotator-pass-123")
+    session = dataclasses.replace(
+        label_studio, username="annotator3@example.com", password="Annotator-pass-123"
+    ).login()
+    served = []
+    for _ in range(20):  # each served task is labeled, so /next/ moves on to the next
+        r = session.get(f"{label_studio.url}/api/projects/{project['id']}/next/", timeout=60)
+        assert r.status_code == 200, r.text
+        task_id = r.json()["id"]
+        assert task_id not in served
+        served.append(task_id)
+        annotate_choices(project["client"], task_id, [truth[task_id][0]], from_name="defect")
+    found = sum(truth[t][0] == "Exposed rebar" for t in served)
+    print(
+        f"first 20 served: {found} exposed rebar; pool share {share:.3f} ({share * 20:.1f} in 20)"
+    )
+    assert found >= 2 * share * 20, (
+        f"{found} exposed rebar in the first 20 served; the pool's share is {share:.3f}"
+    )
