@@ -6,12 +6,12 @@ One *queue round* (after a training round, or ``python -m ml_backend reorder --p
 2. rank the unlabeled ones (:mod:`ml_backend.queue.scoring`: cached backbone features, the
    classifier head, ``ACQUISITION_STRATEGY``), each with the classifier's choice as its result,
    or the full pre-label that re-prediction stored for the same model version;
-3. apply the order as the next ``al-<k>`` round, all or nothing (:mod:`ml_backend.queue.rounds`);
+3. apply the order as the next ``queue-order-<k>`` round, all or nothing (:mod:`ml_backend.queue.rounds`);
    older rounds are deleted afterwards by the ``prune-rounds`` job.
 
 How this coexists with ``REPREDICT_AFTER_TRAINING``: re-prediction stores predictions under the
-trained version (``p<project>-v<n>``), the queue round under ``al-<k>``. With
-``project.model_version = al-<k>`` Label Studio shows the al-<k> predictions as pre-labels (they
+trained version (``p<project>-v<n>``), the queue round under ``queue-order-<k>``. With
+``project.model_version = queue-order-<k>`` Label Studio shows the queue-order-<k> predictions as pre-labels (they
 carry the classifier's choice) and no longer calls ``/predict`` live when a task with stored
 predictions opens (protocol §5.3); tasks imported after the round get live predictions (they have
 none stored) and are served after the ranked ones.

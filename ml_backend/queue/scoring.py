@@ -85,7 +85,10 @@ def _features(state, classifier, tasks: list[dict], image_key: str) -> _Features
 
 def _results(handler, classifier, probs: np.ndarray) -> list[list[dict]]:
     """A Choices result per row (the handler's scoring; the best choice when none reaches the
-    threshold, since every task of the round needs a prediction)."""
+    threshold, since every task of the round needs a prediction). A classifier that was never
+    trained for these labels orders the queue but names nothing: empty results."""
+    if not handler.serves(classifier):
+        return [[] for _ in range(len(probs))]
     if not handler.label_map(classifier.classes):
         raise QueueRoundFailed(
             f"no choice of <Choices name={handler.control.name!r}> matches a class of the model "

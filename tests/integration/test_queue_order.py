@@ -3,7 +3,7 @@
 A project with labeled and unlabeled synthetic images; ``python -m ml_backend reorder`` (its
 ``main``) scores the unlabeled tasks with the default strategy (``minority-split``) on the default
 backbone (efficientnet-lite0) and applies the round. Then an annotator's
-``GET /api/projects/{id}/next/`` must return the top-ranked task (lowest ``al-1`` score), a round
+``GET /api/projects/{id}/next/`` must return the top-ranked task (lowest ``queue-order-1`` score), a round
 that Label Studio only half accepts must leave the previous round in force, and the first 20
 tasks an annotator is served must hold at least twice the pool's minority share.
 """
@@ -121,10 +121,12 @@ def test_a_round_makes_next_serve_the_top_ranked_task(monkeypatch, capsys, proje
     code, out = reorder(monkeypatch, project, capsys)
     assert code == 0, out
     state = project_state(label_studio, project["id"])
-    assert state["model_version"] == "al-1" and state["sampling"] == "Uncertainty sampling"
+    assert state["model_version"] == "queue-order-1" and state["sampling"] == "Uncertainty sampling"
     unlabeled = {t for t, (_, labeled) in project["truth"].items() if not labeled}
-    scores = al_predictions(label_studio, project["id"], "al-1")
-    assert set(scores) == unlabeled, "one al-1 prediction per unlabeled task, none on labeled ones"
+    scores = al_predictions(label_studio, project["id"], "queue-order-1")
+    assert set(scores) == unlabeled, (
+        "one queue-order-1 prediction per unlabeled task, none on labeled ones"
+    )
     assert len(set(scores.values())) == len(scores) and None not in scores.values()
     top = min(scores, key=scores.get)
     served = annotator_next(label_studio, "annotator1@example.com", project["id"])
@@ -148,7 +150,7 @@ def test_a_round_makes_next_serve_the_top_ranked_task(monkeypatch, capsys, proje
 
 
 def test_a_half_applied_round_keeps_the_previous_order(monkeypatch, capsys, project, label_studio):
-    before = al_predictions(label_studio, project["id"], "al-1")
+    before = al_predictions(label_studio, project["id"], "queue-order-1")
     assert before, "needs the first round"
     real_results = scoring._results
 
@@ -161,10 +163,12 @@ def test_a_half_applied_round_keeps_the_previous_order(monkeypatch, capsys, proj
     code, out = reorder(monkeypatch, project, capsys)
     assert code == 1 and "stored" in out.err, out
     state = project_state(label_studio, project["id"])
-    assert state["model_version"] == "al-1"
-    assert al_predictions(label_studio, project["id"], "al-2") == {}, "partial round removed"
-    assert al_predictions(label_studio, project["id"], "al-1") == before
-    # annotator1 holds a lock on the top task, so a new annotator gets the second in al-1 order
+    assert state["model_version"] == "queue-order-1"
+    assert al_predictions(label_studio, project["id"], "queue-order-2") == {}, (
+        "partial round removed"
+    )
+    assert al_predictions(label_studio, project["id"], "queue-order-1") == before
+    # annotator1 holds a lock on the top task, so a new annotator gets the second in queue-order-1 order
     second = sorted(before, key=before.get)[1]
     assert annotator_next(label_studio, "annotator2@example.com", project["id"])["id"] == second
 
@@ -174,14 +178,16 @@ def test_the_next_round_replaces_the_previous_one(monkeypatch, capsys, project, 
     code, out = reorder(monkeypatch, project, capsys)
     assert code == 0, out
     state = project_state(label_studio, project["id"])
-    assert state["model_version"] == "al-2"  # the failed al-2 left nothing behind
+    assert state["model_version"] == "queue-order-2"  # the failed queue-order-2 left nothing behind
     versions = rounds.model_versions(project["client"], project["id"])
-    assert not [v for v in versions if v.startswith("al-") and v != "al-2"], versions
-    assert len(al_predictions(label_studio, project["id"], "al-2")) == len(
+    assert not [v for v in versions if v.startswith("queue-order-") and v != "queue-order-2"], (
+        versions
+    )
+    assert len(al_predictions(label_studio, project["id"], "queue-order-2")) == len(
         [t for t, (_, labeled) in project["truth"].items() if not labeled]
     )
     summary = json.loads(out.out)
-    assert summary["strategy"] == "random" and summary["deleted_versions"] == ["al-1"]
+    assert summary["strategy"] == "random" and summary["deleted_versions"] == ["queue-order-1"]
     assert summary["features_computed"] == 0, "same model version: every feature from the cache"
 
 

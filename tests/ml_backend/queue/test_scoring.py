@@ -40,11 +40,8 @@ def test_unlabeled_tasks_are_ranked_with_valid_results_and_features_cached(handl
         state, choices, tasks, strategy="discriminator", minority=("Not a class",)
     )
     assert sorted(ranking.ordered) == sorted(unlabeled) and set(ranking.results) == unlabeled
-    for result in ranking.results.values():
-        assert (
-            result[0]["from_name"] == "defect"
-            and result[0]["value"]["choices"][0] in choices.labels
-        )
+    # an untrained head orders the queue but names no class in the round's predictions
+    assert all(result == [] for result in ranking.results.values())
     assert any("not classes of this project" in n for n in ranking.details["notes"])
     assert ranking.details["features_computed"] == len(tasks)
     again = score_tasks(state, choices, tasks, strategy="entropy", minority=())
@@ -85,3 +82,14 @@ def test_minority_split_hands_its_minority_picks_on_to_the_next_round(handler):
     )
     assert second.details["history"]["found"] < handed_on["found"]
     assert not set(second.ordered) & set(picked)
+
+
+def test_a_trained_head_names_its_choice_in_every_result(tmp_path_factory, trained_tiny):
+    state = BackendState(make_settings(tmp_path_factory.mktemp("q"), CLASSIFIER_MODEL=trained_tiny))
+    _, (choices,) = state.predictor.handlers(CONFIG, "9")
+    tasks = make_tasks(per_class=3, unlabeled_per_class=2)
+    ranking = score_tasks(state, choices, tasks, strategy="margin", minority=())
+    assert len(ranking.results) == 6
+    for result in ranking.results.values():
+        assert result[0]["from_name"] == "defect"
+        assert result[0]["value"]["choices"][0] in choices.labels
