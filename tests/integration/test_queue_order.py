@@ -51,7 +51,7 @@ def annotator_next(label_studio, email: str, project: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, label_studio, legacy_token, local_files_root):
+def project(tmp_path_factory, label_studio, legacy_token, local_files_root, trained_lite0):
     folder = local_files_root / "queue"
     folder.mkdir(exist_ok=True)
     rng = np.random.default_rng(5)
@@ -78,6 +78,8 @@ def project(tmp_path_factory, label_studio, legacy_token, local_files_root):
         "LABEL_STUDIO_URL": label_studio.url,
         "LABEL_STUDIO_API_KEY": legacy_token,
         "MODEL_DIR": str(work / "models"),
+        # a trained head, as after a first round (an untrained one names no class in the round)
+        "CLASSIFIER_MODEL": trained_lite0,
         "LOCAL_FILES_DOCUMENT_ROOT": str(local_files_root),
         "MINORITY_CLASSES": "Exposed rebar",
         "ACQUISITION_BATCH_DIVERSITY": "5",
