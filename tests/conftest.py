@@ -23,28 +23,11 @@ SYNTH_CLASSES = [
 def probe_trained(tmp_path_factory, base: str, per_class: int, size: int) -> str:
     """``base`` with its head fitted (the rounds' fast path: a linear probe) on ``per_class``
     synthetic images of each of the eight classes, saved: a model the backend serves."""
-    import numpy as np
-    from PIL import Image
+    from model_zoo.classifier.synthetic_probe import save_synthetic_probe
 
-    from model_zoo.classifier.decision import decision_record
-    from model_zoo.classifier.model import load_classifier
-    from model_zoo.classifier.training import TrainConfig, fine_tune
-    from model_zoo.data.synth import render_sample
-
-    rng = np.random.default_rng(0)
-    train = [
-        (Image.fromarray(render_sample(name, rng, size=size)[0]), index)
-        for index, name in enumerate(SYNTH_CLASSES)
-        for _ in range(per_class)
-    ]
-    model = load_classifier(
-        base, SYNTH_CLASSES, device="cpu", model_dir=tmp_path_factory.getbasetemp() / "zoo-cache"
-    )
-    fine_tune(model, train, (), TrainConfig(epochs=0, probe_steps=100, progress=False))
-    record = decision_record(SYNTH_CLASSES, [per_class] * len(SYNTH_CLASSES))
-    name = f"{base}-probe-trained"
-    out = tmp_path_factory.mktemp("trained") / name
-    return str(model.save(out, version=name, decision=record))
+    out = tmp_path_factory.mktemp("trained")
+    zoo = tmp_path_factory.getbasetemp() / "zoo-cache"
+    return str(save_synthetic_probe(base, out, per_class=per_class, size=size, model_dir=zoo))
 
 
 @pytest.fixture(scope="session")

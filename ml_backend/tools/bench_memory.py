@@ -60,11 +60,17 @@ def measure_one(side: int, tasks: int, budget: int) -> dict:
     from ml_backend.server.app import create_app
     from ml_backend.settings import Settings
     from ml_backend.state import DEFAULT_LABEL_CONFIG
+    from model_zoo.classifier.synthetic_probe import save_synthetic_probe
 
     model_dir = tempfile.mkdtemp(prefix="bench-memory-")
+    # the backend pre-labels nothing with an untrained head: serve the default with a fitted one
+    served = save_synthetic_probe(
+        "efficientnet-lite0", Path(model_dir) / "trained", model_dir=model_dir
+    )
     settings = Settings.from_env(
         {
             "MODEL_DIR": model_dir,
+            "CLASSIFIER_MODEL": str(served),
             "DEVICE": "cpu",
             "LOG_LEVEL": "WARNING",
             "PREDICT_PIXEL_BUDGET": str(budget or UNBOUNDED),

@@ -94,9 +94,12 @@ def _measure(args, ls, redis_url: str, work: Path, paths: list[Path]) -> dict:
     from ml_backend.jobs.runner import PrelabelRunner
     from ml_backend.settings import Settings
     from ml_backend.state import BackendState
+    from model_zoo.classifier.synthetic_probe import save_synthetic_probe
 
+    # the backend pre-labels nothing with an untrained head: serve the model with a fitted one
+    served = save_synthetic_probe(args.model, work / "trained", model_dir=work / "models")
     env = {"LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.legacy_token,
-           "MODEL_DIR": str(work / "models"), "CLASSIFIER_MODEL": args.model,
+           "MODEL_DIR": str(work / "models"), "CLASSIFIER_MODEL": str(served),
            "PRELABEL_CHUNK_SIZE": str(args.chunk), "REDIS_URL": redis_url,
            "RQ_QUEUE": "fm-inspect-bench", "OMP_NUM_THREADS": str(args.threads),
            "LOCAL_FILES_DOCUMENT_ROOT": str(work / "files"), "QUEUE_ORDERING": "false"}  # fmt: skip
