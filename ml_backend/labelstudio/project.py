@@ -16,6 +16,10 @@ from ml_backend.labelstudio.client import LabelStudio, make_client
 
 log = logging.getLogger(__name__)
 
+#: the client's wait for one "Retrieve Predictions" action (Label Studio waits up to 100 s
+#: for the backend, plus its own work on the selected tasks)
+RETRIEVE_SECONDS = 300
+
 
 def client_for(url: str, api_key: str) -> LabelStudio:
     """An SDK client; ``api_key`` may be a legacy token or a personal access token."""
@@ -100,13 +104,35 @@ def connect_backend(
 def retrieve_predictions(
     client: LabelStudio, project_id: int, task_ids: Sequence[int] | None = None
 ) -> None:
-    """The Data Manager action "Retrieve Predictions" (synchronous in Community edition)."""
+    """The Data Manager action "Retrieve Predictions" (synchronous in Community edition).
+
+    Label Studio sends every selected task in one /predict and gives the backend 100 s
+    (``ML_TIMEOUT_PREDICT``); callers with many tasks select them in chunks
+    (:func:`retrieve_predictions_in_chunks`)."""
     selected = (
         {"all": False, "included": list(task_ids)} if task_ids else {"all": True, "excluded": []}
     )
     client.actions.create(
-        id="retrieve_tasks_predictions", project=project_id, selected_items=selected
+        id="retrieve_tasks_predictions",
+        project=project_id,
+        selected_items=selected,
+        request_options={"timeout_in_seconds": RETRIEVE_SECONDS},
     )
+
+
+def retrieve_predictions_in_chunks(
+    client: LabelStudio, project_id: int, task_ids: Sequence[int], chunk: int = 16
+) -> None:
+    """ "Retrieve Predictions" for ``task_ids``, ``chunk`` tasks per action, with a progress bar:
+    each /predict Label Studio sends then stays well inside its 100 s timeout on a CPU."""
+    from tqdm.auto import tqdm
+
+    ids = list(task_ids)
+    with tqdm(total=len(ids), desc="predictions", unit="task") as progress:
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            retrieve_predictions(client, project_id, part)
+            progress.update(len(part))
 
 
 def predictions(client: LabelStudio, project_id: int) -> list[dict]:

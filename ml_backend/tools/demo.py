@@ -33,7 +33,7 @@ from ml_backend.labelstudio.project import (
     create_project,
     import_tasks,
     predictions,
-    retrieve_predictions,
+    retrieve_predictions_in_chunks,
     upload_images,
 )
 from ml_backend.tools.local_backend import LocalBackend
@@ -214,7 +214,7 @@ def _retrieve(demo: DemoProject) -> list[dict]:
     """Run "Retrieve Predictions" on every task, print what was stored and return it."""
     step(f"retrieving predictions for {len(demo.task_ids)} tasks")
     started = time.perf_counter()
-    retrieve_predictions(demo.client, demo.project)
+    retrieve_predictions_in_chunks(demo.client, demo.project, demo.task_ids)
     stored = predictions(demo.client, demo.project)
     seconds = time.perf_counter() - started
     counts = PredictionCounts.of(stored)
