@@ -39,6 +39,7 @@ from ml_backend.training.segmentation_round import (
     AnnotatedImage,
     train_round_segmentation,
 )
+from ml_backend.training.unlabeled_pool import round_pool
 from model_zoo.classifier.model import load_classifier
 from model_zoo.classifier.training import TrainConfig, fine_tune
 from model_zoo.data.dataset import open_image
@@ -85,6 +86,7 @@ class _Annotations:
     label_config: str
     handler: ChoicesHandler
     training_set: TrainingSet
+    tasks: list[dict]
 
 
 @dataclass
@@ -161,7 +163,7 @@ def _read_annotations(state, client, project: str) -> _Annotations:
             f"need labeled images of at least two classes; have {len(training_set.examples)} "
             f"example(s) of {sorted(distinct)}"
         )
-    return _Annotations(details.label_config, handler, training_set)
+    return _Annotations(details.label_config, handler, training_set, tasks)
 
 
 def _download(state, labels: list[str], training_set: TrainingSet) -> _Downloaded:
@@ -214,7 +216,7 @@ def _training_data(
     return _TrainingData(train, val, mix)
 
 
-def _fine_tune(settings: Settings, classifier, data: _TrainingData, multi: bool, report):
+def _fine_tune(settings: Settings, classifier, data: _TrainingData, multi: bool, report, pool):
     """Fine-tune ``classifier`` in place, reporting each epoch; returns the TrainResult."""
     report(
         stage=f"fine-tuning on {len(data.train)} images ({len(data.val)} held out)", progress=0.2
@@ -237,8 +239,11 @@ def _fine_tune(settings: Settings, classifier, data: _TrainingData, multi: bool,
             train_blocks=settings.train_blocks,
             input_size=settings.train_input_size or None,
             progress=False,
+            self_training=settings.train_self_training,
+            unlabeled_max=settings.train_unlabeled_max,
         ),
         on_epoch=on_epoch,
+        unlabeled_features=pool.features,
     )
 
 
@@ -279,7 +284,9 @@ def train_project(
     base = handler.model_name  # the live version if there is one, else the configured model
     classifier = _round_classifier(settings, handler, base, multi)
     data = _training_data(settings, labels, examples)
-    result = _fine_tune(settings, classifier, data, multi, report)
+    report(stage="reading the unlabeled tasks", progress=0.15)
+    pool = round_pool(state, classifier, annotations.tasks, training_set, handler.image_key)
+    result = _fine_tune(settings, classifier, data, multi, report, pool)
 
     report(stage="training the segmentation model on the submitted masks", progress=0.8)
     segmentation, seg_record = _segmentation_step(
@@ -295,6 +302,7 @@ def train_project(
         "metrics": result.metrics,
         "history": result.history,
         "training_set": {**training_set.summary(), "download_failures": downloaded.failed},
+        "unlabeled_pool": pool.summary(),
         **data.mix.summary(),
         "trained_at": datetime.now(timezone.utc).isoformat(),
         "train_seconds": round(result.seconds, 2),

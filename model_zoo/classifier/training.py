@@ -29,7 +29,7 @@ from model_zoo.classifier.augment import augment_batch
 from model_zoo.classifier.model import ImageClassifier
 from model_zoo.classifier.parts import after_blocks, blocks, head_module, set_image_side
 from model_zoo.classifier.probe import probe_head, warmup_cosine  # noqa: F401 - re-exported
-from model_zoo.classifier.unlabeled import UnlabeledUse, adapt, pool_features, sample_pool
+from model_zoo.classifier.unlabeled import UnlabeledPool, UnlabeledUse, adapt, sample_pool
 
 log = logging.getLogger(__name__)
 
@@ -277,21 +277,21 @@ def _progress_bar(config: TrainConfig, total: int):
 
 
 def _unlabeled_start(
-    classifier, data: _Data, loss_fn, config, generator, unlabeled, random_backbone
+    classifier, data: _Data, loss_fn, config, generator, pool: UnlabeledPool, random_backbone
 ) -> tuple[UnlabeledUse, bool]:
     """AdaBN on the unlabeled images, then the probe (self-trained on their features).
     Returns what was done with them and whether the probe ran."""
-    use = UnlabeledUse(pool=len(unlabeled))
+    use = UnlabeledUse(pool=pool.size)
     if random_backbone:  # nothing pretrained to adapt or to probe
         return use, False
-    pool = sample_pool(unlabeled, config.unlabeled_max, config.seed)
-    use.adabn_images = adapt(classifier, pool, config.adabn, config.seed)
+    images = sample_pool(pool.images, config.unlabeled_max, config.seed)
+    use.adabn_images = adapt(classifier, images, config.adabn, config.seed)
     if not config.probe:
         return use, False
     features = None
-    if pool and config.self_training and not classifier.multi_label:
+    if config.self_training and not classifier.multi_label:
         try:
-            features = pool_features(classifier, pool)
+            features = pool.features_for(classifier, images, use.adabn_images > 0, config)
         except Exception:  # noqa: BLE001 - semi-supervision must never fail a run
             log.exception("features of the unlabeled images failed; no self-training")
     use.self_training = probe_head(
@@ -307,13 +307,16 @@ def fine_tune(
     config: TrainConfig | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     unlabeled: Sequence[Image.Image] = (),
+    unlabeled_features: np.ndarray | None = None,
 ) -> TrainResult:
     """Fine-tune ``classifier`` in place on ``train``; keep the best epoch on ``val``.
 
     Labels are indices into ``classifier.classes``. Without ``val`` the last epoch is kept.
     ``unlabeled`` images (the project's other images) adapt the BatchNorm statistics and
     self-train the probe (``config.adabn``, ``config.self_training``; see
-    :mod:`model_zoo.classifier.unlabeled`).
+    :mod:`model_zoo.classifier.unlabeled`). ``unlabeled_features``: their pooled features
+    already computed with this classifier's backbone (e.g. from a feature cache), used by
+    self-training instead of a forward pass (unless AdaBN changed the backbone).
     """
     config = config or TrainConfig()
     if not train:
@@ -329,7 +332,13 @@ def fine_tune(
     best = _Best()
     history: list[dict[str, float]] = []
     use, probed = _unlabeled_start(
-        classifier, data, loss_fn, config, generator, list(unlabeled), random_backbone
+        classifier,
+        data,
+        loss_fn,
+        config,
+        generator,
+        UnlabeledPool(list(unlabeled), unlabeled_features),
+        random_backbone,
     )
     if probed:
         record = {"epoch": 0, "train_loss": float("nan")}

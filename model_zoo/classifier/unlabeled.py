@@ -52,6 +52,33 @@ class UnlabeledUse:
         }
 
 
+@dataclass
+class UnlabeledPool:
+    """The unlabeled images given to a run and, optionally, their features computed before
+    (rows in the same order; a caller may give features alone)."""
+
+    images: list[Image.Image]
+    features: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return (
+            len(self.images)
+            if self.images
+            else len(self.features if self.features is not None else [])
+        )
+
+    def features_for(self, classifier, sampled: list[Image.Image], adapted: bool, config):
+        """Features for self-training: the given ones (subsampled like the images) unless
+        AdaBN changed the backbone, else a forward pass over ``sampled``; None if neither."""
+        given = self.features
+        if given is not None and len(given) and not adapted:
+            return np.asarray(given, np.float32)[
+                subsample(len(given), config.unlabeled_max, config.seed)
+            ]
+        return pool_features(classifier, sampled) if sampled else None
+
+
 def sample_pool(images: Sequence[Image.Image], limit: int, seed: int) -> list[Image.Image]:
     return [images[int(i)] for i in subsample(len(images), max(0, limit), seed)]
 

@@ -82,7 +82,7 @@ def test_fine_tune_survives_a_failing_pool(cnn, monkeypatch):
         raise RuntimeError("decoder exploded")
 
     monkeypatch.setattr("model_zoo.classifier.unlabeled.adapt_batchnorm", broken)
-    monkeypatch.setattr("model_zoo.classifier.training.pool_features", broken)
+    monkeypatch.setattr("model_zoo.classifier.unlabeled.pool_features", broken)
     config = TrainConfig(epochs=1, min_steps=0, probe_steps=10, progress=False, adabn=True)
     result = fine_tune(clf, train, (), config, unlabeled=[_image(0, 99)] * 40)
     assert result.metrics["adabn_images"] == 0 and result.metrics["self_training"] == {}
@@ -97,3 +97,19 @@ def test_test_time_flips_average_the_probabilities(cnn):
     flipped = clf.probabilities(clf.logits(clf.preprocess(images).flip(-1)))
     assert not np.allclose(one, flipped, atol=1e-6)  # the flip is a different view
     assert np.allclose(two, (one + flipped) / 2, atol=1e-6)
+
+
+def test_fine_tune_takes_precomputed_pool_features_instead_of_images(cnn, monkeypatch):
+    clf = load_classifier(str(cnn), ["dark", "bright"], device="cpu")
+    train = [(_image(0, i), 0) for i in range(3)] + [(_image(180, 10 + i), 1) for i in range(3)]
+    pool = [_image(0, 20 + i) for i in range(15)] + [_image(180, 50 + i) for i in range(15)]
+    features = clf.embed(pool)
+
+    def no_forward(*_args, **_kwargs):
+        raise AssertionError("the pool must not be embedded again")
+
+    monkeypatch.setattr("model_zoo.classifier.unlabeled.pool_features", no_forward)
+    config = TrainConfig(epochs=1, min_steps=0, probe_steps=30, progress=False)
+    result = fine_tune(clf, train, (), config, unlabeled_features=features)
+    assert result.metrics["unlabeled_pool"] == 30
+    assert result.metrics["self_training"]["used"] == 30
