@@ -48,7 +48,7 @@ class TrainConfig:
     the probe and trains everything at ``lr``.
     """
 
-    epochs: int = 5
+    epochs: int = 5  # 0: the linear probe alone (seconds; the backend's fast path)
     train_blocks: str = "auto"  # "head", "all", "auto" or a number of top blocks
     batch_size: int = 32
     lr: float = 2e-3  # the probe's head, and random backbones
@@ -344,7 +344,10 @@ def fine_tune(
         record = {"epoch": 0, "train_loss": float("nan")}
         best.update(classifier, _score(classifier, data, record), 0)
         history.append(record)
-    _epochs(classifier, data, loss_fn, config, generator, random_backbone, best, history, on_epoch)
+    if not (probed and config.epochs <= 0):  # the probe alone: the backend's fast version
+        _epochs(
+            classifier, data, loss_fn, config, generator, random_backbone, best, history, on_epoch
+        )
     result = _finish(classifier, data, best, history, started, len(train), len(val))
     result.metrics.update(use.as_dict())
     return result
