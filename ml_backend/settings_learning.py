@@ -75,6 +75,30 @@ LEARNING: list[Setting] = [
             "Share of labeled tasks held out for early stopping and metrics.",
         ),
         Setting(
+            "TRAIN_SELF_TRAINING",
+            "train_self_training",
+            boolean(),
+            "true",
+            "Self-train the linear probe on the project's unlabeled tasks: their confident "
+            "pseudo-labels join the labels at half weight (features from the feature cache).",
+        ),
+        Setting(
+            "TRAIN_UNLABELED_MAX",
+            "train_unlabeled_max",
+            integer(0),
+            "1000",
+            "Most unlabeled tasks a round learns from (a random subset of larger projects; `0`: "
+            "none).",
+        ),
+        Setting(
+            "TRAIN_UNLABELED_SECONDS",
+            "train_unlabeled_seconds",
+            number(0.0, 3600.0),
+            "120",
+            "Time a round may spend fetching and embedding unlabeled tasks that are not in the "
+            "feature cache; the rest are skipped (and counted).",
+        ),
+        Setting(
             "KEEP_VERSIONS",
             "keep_versions",
             integer(1),

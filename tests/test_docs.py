@@ -63,7 +63,9 @@ def _command_help(package: str) -> str:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        # the CLI imports every command's module (torch, timm: ~17 s of CPU); on a shared CPU
+        # under load it took over 120 s of wall time
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -32,12 +32,10 @@ def _examples(n: int, seed: int = 0) -> list[tuple[Image.Image, int]]:
     ]
 
 
-def bench_round(model: str, labels: int, epochs: int) -> dict:
+def _timed_round(model: str, data, cut: int, epochs: int, unlabeled) -> tuple[float, object]:
     from model_zoo.classifier.model import load_classifier
     from model_zoo.classifier.training import TrainConfig, fine_tune
 
-    data = _examples(labels)
-    cut = max(3, int(len(data) * 0.2))
     classifier = load_classifier(model, CLASSES, device="cpu")
     started = time.perf_counter()
     result = fine_tune(
@@ -45,8 +43,26 @@ def bench_round(model: str, labels: int, epochs: int) -> dict:
         data[cut:],
         data[:cut],
         TrainConfig(epochs=epochs, patience=epochs, progress=False),
+        unlabeled=unlabeled,
     )
-    seconds = time.perf_counter() - started
+    return time.perf_counter() - started, result
+
+
+def bench_round(model: str, labels: int, epochs: int, unlabeled: int = 0) -> dict:
+    """One round's fine-tuning part; with ``unlabeled``, the same round again with a pool of
+    that many images embedded on the fly (no feature cache: the worst case) and the ratio."""
+    data = _examples(labels)
+    cut = max(3, int(len(data) * 0.2))
+    seconds, result = _timed_round(model, data, cut, epochs, [])
+    extra = {}
+    if unlabeled:
+        pool = [im for im, _ in _examples(unlabeled, seed=1)]
+        with_pool, _ = _timed_round(model, data, cut, epochs, pool)
+        extra = {
+            "unlabeled": unlabeled,
+            "round_unlabeled_s": round(with_pool, 2),
+            "ratio": round(with_pool / seconds, 2),
+        }
     return {
         "model": model,
         "labels": labels,
@@ -56,6 +72,7 @@ def bench_round(model: str, labels: int, epochs: int) -> dict:
         "ms_per_image_epoch": round(
             1000 * seconds / max(1, len(result.history)) / (labels - cut), 1
         ),
+        **extra,
     }
 
 
@@ -99,13 +116,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", default="30,60,120", help="labeled images per round")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--events", type=int, default=300, help="webhook events to time")
+    parser.add_argument(
+        "--unlabeled",
+        type=int,
+        default=0,
+        help="also time each round with an unlabeled pool of this many images (self-training; "
+        "embedded on the fly, no feature cache), and the ratio",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
     rows = [
-        bench_round(model.strip(), int(n), args.epochs)
+        bench_round(model.strip(), int(n), args.epochs, args.unlabeled)
         for model in args.models.split(",")
         if model.strip()
         for n in args.labels.split(",")

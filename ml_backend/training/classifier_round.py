@@ -102,17 +102,24 @@ def _config(input_size: int | None, epochs: int = 0, **extra) -> TrainConfig:
 
 
 def fast_version(
-    make_classifier: Callable[[], ImageClassifier], data: RoundData, input_size: int | None
+    make_classifier: Callable[[], ImageClassifier],
+    data: RoundData,
+    input_size: int | None,
+    self_training: bool = False,
+    unlabeled_features: np.ndarray | None = None,
 ) -> ClassifierVersion:
-    """The probe scored on the hold-out split, then refitted on every labeled image."""
+    """The probe scored on the hold-out split, then refitted on every labeled image; with
+    ``self_training`` and the pool's ``unlabeled_features`` (rows of the backbone's pooled
+    features) the probe also learns from the pool's confident pseudo-labels."""
     started = time.perf_counter()
+    config = _config(input_size, self_training=self_training)
     scored = make_classifier()
-    result = fine_tune(scored, data.train, data.val, _config(input_size))
+    result = fine_tune(scored, data.train, data.val, config, unlabeled_features=unlabeled_features)
     thresholds = _thresholds(scored, data)
     served = scored
     if data.val:
         served = make_classifier()
-        fine_tune(served, data.train + data.val, (), _config(input_size))
+        fine_tune(served, data.train + data.val, (), config, unlabeled_features=unlabeled_features)
     decision = decision_record(data.classes, data.class_counts(), thresholds)
     seconds = time.perf_counter() - started
     log.info(
@@ -131,11 +138,14 @@ def full_version(
     config: TrainConfig,
     fast: ClassifierVersion,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    unlabeled_features: np.ndarray | None = None,
 ) -> tuple[ClassifierVersion | None, str]:
     """The fine-tuned classifier, or None when it did not beat ``fast``; and why."""
     started = time.perf_counter()
     classifier = make_classifier()
-    result: TrainResult = fine_tune(classifier, data.train, data.val, config, on_epoch=on_epoch)
+    result: TrainResult = fine_tune(
+        classifier, data.train, data.val, config, on_epoch, unlabeled_features=unlabeled_features
+    )
     full = ClassifierVersion(
         classifier,
         "full",

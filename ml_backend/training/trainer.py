@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -53,6 +53,7 @@ from ml_backend.training.segmentation_round import (
     AnnotatedImage,
     train_round_segmentation,
 )
+from ml_backend.training.unlabeled_pool import round_pool
 from model_zoo.classifier.model import load_classifier
 from model_zoo.classifier.training import TrainConfig
 from model_zoo.data.dataset import open_image
@@ -99,6 +100,7 @@ class _Annotations:
     label_config: str
     handler: ChoicesHandler
     training_set: TrainingSet
+    tasks: list[dict]
 
 
 @dataclass
@@ -172,7 +174,7 @@ def _read_annotations(state, client, project: str) -> _Annotations:
     shortfall = labels_missing(training_set.summary()["label_counts"], settings.train_min_per_class)
     if shortfall:
         raise TrainingSkipped(shortfall)
-    return _Annotations(details.label_config, handler, training_set)
+    return _Annotations(details.label_config, handler, training_set, tasks)
 
 
 def labels_missing(label_counts: dict[str, int], minimum: int) -> str | None:
@@ -260,10 +262,12 @@ def _full_config(settings: Settings) -> TrainConfig:
         train_blocks=settings.train_blocks,
         input_size=settings.train_input_size or None,
         progress=False,
+        self_training=settings.train_self_training,
+        unlabeled_max=settings.train_unlabeled_max,
     )
 
 
-def _full_classifier(settings, make, data: RoundData, fast: ClassifierVersion, report):
+def _full_classifier(settings, make, data: RoundData, fast: ClassifierVersion, report, features):
     """The fine-tuned version when there are enough labels and it beats ``fast`` (else None),
     and what the round says about it."""
     if len(data.train) + len(data.val) < settings.finetune_min_labels:
@@ -283,7 +287,9 @@ def _full_classifier(settings, make, data: RoundData, fast: ClassifierVersion, r
             last_epoch=record,
         )
 
-    return full_version(make, data, _full_config(settings), fast, on_epoch=on_epoch)
+    return full_version(
+        make, data, _full_config(settings), fast, on_epoch=on_epoch, unlabeled_features=features
+    )
 
 
 def _store_version(state, project: str, classifier, segmentation, meta: dict) -> _StoredVersion:
@@ -311,6 +317,7 @@ def _version_meta(round_: _Round, version: ClassifierVersion, seg_record: dict) 
         "label_count": len(round_.examples),
         "labels": round_.handler.labels,
         "training_set": round_.training_summary,
+        "unlabeled_pool": round_.unlabeled_pool,
         **round_.data.mix.summary(),
         "trained_at": datetime.now(timezone.utc).isoformat(),
         **version.meta(),
@@ -328,6 +335,7 @@ class _Round:
     examples: list[LabeledExample]
     data: _TrainingData
     training_summary: dict
+    unlabeled_pool: dict = field(default_factory=dict)
 
 
 def _prepare_round(state, client, project: str, report) -> tuple[_Round, _Annotations, bool]:
@@ -365,14 +373,22 @@ def train_project(
     def make():
         return _round_classifier(settings, round_.handler, round_.base, multi)
 
+    report(stage="reading the unlabeled tasks", progress=0.15)
+    embedder = make() if settings.train_self_training else None  # pooled features only
+    pool = round_pool(
+        state, embedder, annotations.tasks, annotations.training_set, round_.handler.image_key
+    )
+    round_.unlabeled_pool = pool.summary()
     report(stage=f"fitting the fast head on {len(round_.examples)} labeled images", progress=0.2)
-    fast = fast_version(make, data, settings.train_input_size or None)
+    fast = fast_version(
+        make, data, settings.train_input_size or None, settings.train_self_training, pool.features
+    )
     pending = {"status": "pending", "reason": "the segmentation step follows in this round"}
     first = _store_version(
         state, project, fast.classifier, None, _version_meta(round_, fast, pending)
     )
     report(stage=f"{first.version} (fast head) is live", progress=0.3, live_version=first.version)
-    full, why = _full_classifier(settings, make, data, fast, report)
+    full, why = _full_classifier(settings, make, data, fast, report, pool.features)
     chosen = full or fast
     report(stage="training the segmentation model on the submitted masks", progress=0.8)
     segmentation, seg_record = _segmentation_step(

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from model_zoo.classifier.parts import head_module, image_side
+from model_zoo.classifier.pooling import DEFAULT_POOLING, set_pooling
 from model_zoo.device import place
 from model_zoo.loading import (
     build_random,
@@ -301,6 +302,17 @@ def _pretrained_classifier(
     )
 
 
+def _new_head_pooling(classifier: ImageClassifier, pooling: str | None) -> ImageClassifier:
+    """Give a CNN whose head is new the ``pooling`` of :mod:`model_zoo.classifier.pooling`
+    (default max); its version names a pooling other than the ImageNet average."""
+    kind = DEFAULT_POOLING if pooling in (None, "auto") else pooling
+    if classifier.head_trained or not set_pooling(classifier.model, kind):
+        return classifier
+    if kind != "avg":
+        classifier.version = f"{classifier.version}+{kind}pool"
+    return classifier
+
+
 def load_classifier(
     name_or_path: str,
     labels: Sequence[str] | None = None,
@@ -309,6 +321,7 @@ def load_classifier(
     device: str = "auto",
     multi_label: bool = False,
     seed: int = 0,
+    pooling: str | None = "auto",
 ) -> ImageClassifier:
     """Load a classifier.
 
@@ -316,11 +329,20 @@ def load_classifier(
     classes (callers map labels to them). A backbone without such a head (random ``tiny-*``
     entries, generic hub checkpoints) gets a new head for ``labels``; its predictions are then
     untrained (``head_trained=False``) until it is fine-tuned. Random entries are built with a
-    fixed ``seed`` so that every process builds the same weights.
+    fixed ``seed`` so that every process builds the same weights. A new head on a timm CNN
+    reads its features through ``pooling`` ("auto": max pooling, see
+    :mod:`model_zoo.classifier.pooling`; "avg" is ImageNet's); a trained head keeps the
+    pooling it was trained with.
     """
     source = resolve_source(name_or_path, model_dir)
     wanted = list(labels or [])
     problem = {"problem_type": "multi_label_classification"} if multi_label else {}
     if source.kind == "random":
-        return _random_classifier(source, _classes_for(wanted), problem, seed=seed, device=device)
-    return _pretrained_classifier(source, wanted, problem, model_dir=model_dir, device=device)
+        classifier = _random_classifier(
+            source, _classes_for(wanted), problem, seed=seed, device=device
+        )
+    else:
+        classifier = _pretrained_classifier(
+            source, wanted, problem, model_dir=model_dir, device=device
+        )
+    return _new_head_pooling(classifier, pooling)

@@ -28,7 +28,8 @@ from torch import nn
 from model_zoo.classifier.augment import augment_batch
 from model_zoo.classifier.model import ImageClassifier
 from model_zoo.classifier.parts import after_blocks, blocks, head_module, set_image_side
-from model_zoo.schedules import cosine_schedule
+from model_zoo.classifier.probe import probe_head, warmup_cosine  # noqa: F401 - re-exported
+from model_zoo.classifier.unlabeled import UnlabeledPool, UnlabeledUse, adapt, sample_pool
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     progress: bool = True
+    # unlabeled images given to fine_tune (model_zoo.classifier.unlabeled)
+    adabn: bool = False  # BatchNorm statistics re-estimated on them (measured: hurts)
+    self_training: bool = True  # the probe refitted with their confident pseudo-labels
+    unlabeled_max: int = 1000  # a random subset of a larger pool
 
 
 @dataclass
@@ -109,12 +114,6 @@ def train_mode(model: nn.Module) -> None:
         frozen = not any(p.requires_grad for p in module.parameters())
         if isinstance(module, nn.modules.batchnorm._BatchNorm) and frozen:
             module.eval()
-
-
-def warmup_cosine(optimizer: torch.optim.Optimizer, steps: int, warmup: float):
-    """Linear warm-up over ``warmup`` (a share) of ``steps``, then a cosine decay to zero."""
-    warm = max(1, round(steps * warmup))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(steps, warm))
 
 
 def evaluate(probs: np.ndarray, targets: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
@@ -261,40 +260,6 @@ def _train_epoch(classifier, data: _Data, loss_fn, phase: _Phase, config, genera
     return total / len(order)
 
 
-def probe_head(classifier: ImageClassifier, data: _Data, loss_fn, config, generator) -> None:
-    """Fit the head alone, full batch, on the frozen backbone's pooled features of the
-    training images and of ``probe_views`` augmented copies (the backbone runs once per view)."""
-    views = [data.x_train] + [
-        augment_batch(data.x_train, generator) for _ in range(max(0, config.probe_views))
-    ]
-    features = torch.cat(
-        [
-            classifier.features(view[start : start + 64])
-            for view in views
-            for start in range(0, len(view), 64)
-        ]
-    )
-    targets = torch.cat([data.y_train] * len(views))
-    head = head_module(classifier.model)
-    for p in classifier.model.parameters():
-        p.requires_grad = False
-    params = list(head.parameters())
-    for p in params:
-        p.requires_grad = True
-    optimizer = torch.optim.AdamW(params, lr=config.lr * 5, weight_decay=config.weight_decay)
-    schedule = warmup_cosine(optimizer, config.probe_steps, config.warmup)
-    device = next(iter(params)).device
-    with classifier._lock:
-        head.train()
-        for _ in range(config.probe_steps):
-            loss = loss_fn(head(features.to(device)), targets.to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        head.eval()
-
-
 def _validate(classifier: ImageClassifier, data: _Data) -> dict[str, Any] | None:
     if data.x_val is None or not len(data.y_val):
         return None
@@ -311,16 +276,47 @@ def _progress_bar(config: TrainConfig, total: int):
     return tqdm(total=total, desc="fine-tune", unit="step", leave=False)
 
 
+def _unlabeled_start(
+    classifier, data: _Data, loss_fn, config, generator, pool: UnlabeledPool, random_backbone
+) -> tuple[UnlabeledUse, bool]:
+    """AdaBN on the unlabeled images, then the probe (self-trained on their features).
+    Returns what was done with them and whether the probe ran."""
+    use = UnlabeledUse(pool=pool.size)
+    if random_backbone:  # nothing pretrained to adapt or to probe
+        return use, False
+    images = sample_pool(pool.images, config.unlabeled_max, config.seed)
+    use.adabn_images = adapt(classifier, images, config.adabn, config.seed)
+    if not config.probe:
+        return use, False
+    features = None
+    if config.self_training and not classifier.multi_label:
+        try:
+            features = pool.features_for(classifier, images, use.adabn_images > 0, config)
+        except Exception:  # noqa: BLE001 - semi-supervision must never fail a run
+            log.exception("features of the unlabeled images failed; no self-training")
+    use.self_training = probe_head(
+        classifier, data.x_train, data.y_train, loss_fn, config, generator, features
+    )
+    return use, True
+
+
 def fine_tune(
     classifier: ImageClassifier,
     train: Sequence[tuple[Image.Image, int]],
     val: Sequence[tuple[Image.Image, int]] = (),
     config: TrainConfig | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    unlabeled: Sequence[Image.Image] = (),
+    unlabeled_features: np.ndarray | None = None,
 ) -> TrainResult:
     """Fine-tune ``classifier`` in place on ``train``; keep the best epoch on ``val``.
 
     Labels are indices into ``classifier.classes``. Without ``val`` the last epoch is kept.
+    ``unlabeled`` images (the project's other images) adapt the BatchNorm statistics and
+    self-train the probe (``config.adabn``, ``config.self_training``; see
+    :mod:`model_zoo.classifier.unlabeled`). ``unlabeled_features``: their pooled features
+    already computed with this classifier's backbone (e.g. from a feature cache), used by
+    self-training instead of a forward pass (unless AdaBN changed the backbone).
     """
     config = config or TrainConfig()
     if not train:
@@ -328,24 +324,42 @@ def fine_tune(
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    model = classifier.model
     data = _prepare(classifier, train, val, config)
     loss_fn = _loss(
         data.y_train, len(classifier.classes), classifier.multi_label, classifier.device
     )
     random_backbone = not classifier.head_trained and classifier.source.kind == "random"
-    steps = max(1, math.ceil(len(train) / config.batch_size))
-    epochs = max(config.epochs, math.ceil(config.min_steps / steps))
     best = _Best()
     history: list[dict[str, float]] = []
-    if config.probe and not random_backbone:
-        probe_head(classifier, data, loss_fn, config, generator)
+    use, probed = _unlabeled_start(
+        classifier,
+        data,
+        loss_fn,
+        config,
+        generator,
+        UnlabeledPool(list(unlabeled), unlabeled_features),
+        random_backbone,
+    )
+    if probed:
         record = {"epoch": 0, "train_loss": float("nan")}
         best.update(classifier, _score(classifier, data, record), 0)
         history.append(record)
-        if config.epochs <= 0:  # the probe alone: the backend's fast first version
-            return _finish(classifier, data, best, history, started, len(train), len(val))
-    phase = _Phase.start(model, config.train_blocks, random_backbone, config, epochs * steps)
+    if not (probed and config.epochs <= 0):  # the probe alone: the backend's fast version
+        _epochs(
+            classifier, data, loss_fn, config, generator, random_backbone, best, history, on_epoch
+        )
+    result = _finish(classifier, data, best, history, started, len(train), len(val))
+    result.metrics.update(use.as_dict())
+    return result
+
+
+def _epochs(classifier, data, loss_fn, config, generator, random_backbone, best, history, on_epoch):
+    """The fine-tuning epochs (head and top blocks), early-stopped on the hold-out."""
+    steps = max(1, math.ceil(len(data.y_train) / config.batch_size))
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps))
+    phase = _Phase.start(
+        classifier.model, config.train_blocks, random_backbone, config, epochs * steps
+    )
     progress = _progress_bar(config, epochs * steps)
     tick = progress.update if progress is not None else (lambda *_: None)
     for epoch in range(1, epochs + 1):
@@ -364,7 +378,6 @@ def fine_tune(
             break
     if progress is not None:
         progress.close()
-    return _finish(classifier, data, best, history, started, len(train), len(val))
 
 
 @dataclass

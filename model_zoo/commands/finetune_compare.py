@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -37,7 +36,14 @@ from typing import Any
 import numpy as np
 
 from model_zoo.classifier.training import TrainConfig, fine_tune
-from model_zoo.commands.finetune_compare_plot import FOCUS, plot
+from model_zoo.commands.finetune_compare_plot import plot
+from model_zoo.commands.finetune_compare_report import (
+    focus_table,
+    mean_sem,
+    synthetic_effect,
+    synthetic_table,
+    table,
+)
 from model_zoo.data.dataset import DatasetError, load_dataset, open_image
 from model_zoo.data.synthetic_mix import (
     SyntheticMix,
@@ -58,15 +64,6 @@ def _ints(text: str, what: str, minimum: int = 1) -> list[int]:
     if not values or min(values) < minimum:
         raise ValueError(f"{what} must list whole numbers >= {minimum}, not {text!r}")
     return values
-
-
-def mean_sem(values: list[float]) -> dict[str, float]:
-    """Mean and standard error of the mean (0 for a single value); NaNs ignored."""
-    arr = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    if arr.size == 0:
-        return {"mean": float("nan"), "sem": float("nan"), "n": 0}
-    sem = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else 0.0
-    return {"mean": float(arr.mean()), "sem": sem, "n": int(arr.size)}
 
 
 def score(probs: np.ndarray, targets: np.ndarray, classes: list[str]) -> dict[str, Any]:
@@ -126,6 +123,8 @@ def compare(
     json_path: str | Path | None = None,
     progress: bool = True,
     synthetic: dict[str, Any] | None = None,
+    pooling: str = "auto",
+    tta: int = 1,
 ) -> dict[str, Any]:
     """Run the comparison with the fine-tuning recipe ``config`` (default: :class:`TrainConfig`,
     the LP-FT recipe the backend uses); ``synthetic`` = {"folder", "classes", "max_per_class"}
@@ -133,16 +132,19 @@ def compare(
     from tqdm.auto import tqdm
 
     config = config or TrainConfig()
+    options = RunOptions(model_dir, device, progress, pooling, tta)
     split = _Split.load(data, test_fraction, split_seed)
     report = _new_report(data, split, models, budgets, seeds, config, synthetic)
-    report["config"].update(test_fraction=test_fraction, split_seed=split_seed)
+    report["config"].update(
+        test_fraction=test_fraction, split_seed=split_seed, pooling=pooling, tta=tta
+    )
     variants = [False, True] if synthetic else [False]
     jobs = [(m, k, s, v) for m in models for k in budgets for s in seeds for v in variants]
     bar = tqdm(jobs, desc="finetune-compare", unit="run", disable=not progress, file=sys.stderr)
     for model, k, seed, with_synthetic in bar:
         bar.set_postfix(model=model, k=k, seed=seed, synthetic=with_synthetic)
         mix_spec = synthetic if with_synthetic else None
-        run = _one_run(split, model, k, seed, mix_spec, config, model_dir, device, progress)
+        run = _one_run(split, model, k, seed, mix_spec, config, options)
         report["runs"].append(run)
         report["summary"] = summarise(report["runs"], split.classes)
         if json_path:
@@ -188,6 +190,14 @@ class _Split:
             self.cache[path] = open_image(path)
         return self.cache[path]
 
+    def pool(self, labeled, config: TrainConfig) -> list:
+        """The unlabeled pool of a run: the training split's images not picked as labels
+        (never the test split), at most ``config.unlabeled_max`` of them (seeded)."""
+        picked = {s.image_path for s in labeled}
+        paths = [s.image_path for s in self.train_set if s.image_path not in picked]
+        keep = np.random.default_rng(config.seed).permutation(len(paths))[: config.unlabeled_max]
+        return [self.image(paths[i]) for i in sorted(keep)]
+
 
 def _new_report(data, split: _Split, models, budgets, seeds, config, synthetic) -> dict[str, Any]:
     """The report's set-up part (the runs are appended as they finish)."""
@@ -209,24 +219,44 @@ def _new_report(data, split: _Split, models, budgets, seeds, config, synthetic) 
     }
 
 
-def _one_run(split: _Split, model, k, seed, synthetic, config, model_dir, device, progress):
+@dataclass(frozen=True)
+class RunOptions:
+    """How every run loads its model and scores it (not part of the training recipe)."""
+
+    model_dir: str | Path | None = None
+    device: str = "auto"
+    progress: bool = True
+    pooling: str = "auto"  # a new head's pooling (model_zoo.classifier.pooling)
+    tta: int = 1  # test-time views (1: none; 2: + horizontal flip; 3: + vertical flip)
+
+
+def _one_run(split: _Split, model, k, seed, synthetic, config, options: RunOptions):
     """Fine-tune ``model`` on ``k`` labels per class (seed ``seed``), score it on the test split."""
     from model_zoo.classifier.model import load_classifier
+    from model_zoo.classifier.tta import predict_proba_tta
 
     subset = split.train_set.subset_per_class(k, seed=seed)
     mix = _mix(synthetic, subset.class_counts()) if synthetic else SyntheticMix()
     index = split.index
     train = [(split.image(s.image_path), index[s.label]) for s in subset]
     train += [(split.image(path), index[label]) for path, label in mix.images]
-    classifier = load_classifier(
-        model, split.classes, model_dir=model_dir, device=device, seed=seed
-    )
-    started = time.perf_counter()
     # no validation split: every run trains its full length and keeps the last epoch
     longest = config.epochs + config.min_steps  # no run has more epochs than this
-    run_config = replace(config, seed=seed, patience=longest + 1, progress=progress)
-    result = fine_tune(classifier, train, (), run_config)
-    probs = classifier.predict_proba([im for im, _ in split.test], batch_size=64)
+    run_config = replace(config, seed=seed, patience=longest + 1, progress=options.progress)
+    use_pool = config.adabn or config.self_training
+    unlabeled = split.pool(subset, run_config) if use_pool else []
+    classifier = load_classifier(
+        model,
+        split.classes,
+        model_dir=options.model_dir,
+        device=options.device,
+        seed=seed,
+        pooling=options.pooling,
+    )
+    started = time.perf_counter()
+    result = fine_tune(classifier, train, (), run_config, unlabeled=unlabeled)
+    test_images = [im for im, _ in split.test]
+    probs = predict_proba_tta(classifier, test_images, views=options.tta, batch_size=64)
     metrics = score(probs, split.targets, split.classes)
     return {
         "model": f"{model} + synthetic" if synthetic else model,
@@ -239,6 +269,9 @@ def _one_run(split: _Split, model, k, seed, synthetic, config, model_dir, device
         "train_size": len(train),
         "epochs": len(result.history),
         "seconds": round(time.perf_counter() - started, 2),
+        "unlabeled_pool": result.metrics.get("unlabeled_pool", 0),
+        "adabn_images": result.metrics.get("adabn_images", 0),
+        "self_training": result.metrics.get("self_training", {}),
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
         "mean_ap": metrics["mean_ap"],
@@ -252,82 +285,12 @@ def _mix(synthetic: dict[str, Any], counts: dict[str, int]) -> SyntheticMix:
     )
 
 
-def synthetic_effect(report: dict[str, Any]) -> dict[str, Any]:
-    """Minority recall and AP without and with synthetic images, per model, budget and class
-    (the classes that received synthetic images in some run)."""
-    runs = report["runs"]
-    minority = sorted({c for r in runs for c in r.get("synthetic_per_class", {})})
-    out: dict[str, Any] = {"classes": minority, "rows": []}
-    for model in dict.fromkeys(r["base_model"] for r in runs):
-        for k in sorted({r["labels_per_class"] for r in runs}):
-            group = [r for r in runs if r["base_model"] == model and r["labels_per_class"] == k]
-            for name in minority:
-                row = {"model": model, "labels_per_class": k, "class": name}
-                for flag, tag in ((False, "without"), (True, "with")):
-                    part = [r for r in group if r["synthetic"] is flag]
-                    row[f"recall_{tag}"] = mean_sem([r["per_class"][name]["recall"] for r in part])
-                    row[f"ap_{tag}"] = mean_sem([r["per_class"][name]["ap"] for r in part])
-                row["synthetic_images"] = mean_sem(
-                    [r["synthetic_per_class"].get(name, 0) for r in group if r["synthetic"]]
-                )["mean"]
-                out["rows"].append(row)
-    return out
-
-
-def synthetic_table(effect: dict[str, Any]) -> str:
-    lines = [
-        "| model | labels/class | minority class | synthetic added | recall without → with "
-        "| AP without → with |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in effect["rows"]:
-        recall = f"{row['recall_without']['mean']:.3f} → {row['recall_with']['mean']:.3f}"
-        ap = f"{row['ap_without']['mean']:.3f} → {row['ap_with']['mean']:.3f}"
-        lines.append(
-            f"| `{row['model']}` | {row['labels_per_class']} | {row['class']} "
-            f"| {row['synthetic_images']:.0f} | {recall} | {ap} |"
-        )
-    return "\n".join(lines)
-
-
 def _write_json(report: dict[str, Any], path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(report, indent=1) + "\n")
     tmp.replace(path)
-
-
-def table(report: dict[str, Any]) -> str:
-    lines = [
-        "| model | labels/class | accuracy | macro-F1 | mean AP |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for model, budgets in report["summary"].items():
-        for k, row in sorted(budgets.items(), key=lambda kv: int(kv[0])):
-            cells = [
-                f"{row[m]['mean']:.3f} ± {row[m]['sem']:.3f}"
-                for m in ("accuracy", "macro_f1", "mean_ap")
-            ]
-            lines.append(f"| `{model}` | {k} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def focus_table(report: dict[str, Any], focus: tuple[str, ...] = FOCUS) -> str:
-    """Average precision and recall of the ``focus`` classes (those in the data), mean ± s.e."""
-    named = [c for c in focus if c in report["classes"]]
-    if not named:
-        return ""
-    lines = ["| model | labels/class | " + " | ".join(f"{c} AP | {c} recall" for c in named) + " |"]
-    lines.append("| --- | --- |" + " --- | --- |" * len(named))
-    for model, budgets in report["summary"].items():
-        for k, row in sorted(budgets.items(), key=lambda kv: int(kv[0])):
-            cells = []
-            for c in named:
-                for key in ("per_class_ap", "per_class_recall"):
-                    cells.append(f"{row[key][c]['mean']:.3f} ± {row[key][c]['sem']:.3f}")
-            lines.append(f"| `{model}` | {k} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -365,6 +328,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--input-size", type=int, default=None, help="image side (default: the model's own)"
     )
     parser.add_argument("--no-probe", action="store_true", help="skip the linear probe")
+    _add_unlabeled_arguments(parser)
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the fixed test split")
     parser.add_argument("--model-dir", default=None, help="default: $MODEL_DIR or ./data/models")
@@ -373,6 +337,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", default=None, help="where to write the plot (PNG)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_mix_arguments(parser)
+
+
+def _add_unlabeled_arguments(parser: argparse.ArgumentParser) -> None:
+    """Pooling, the unlabeled pool (AdaBN, self-training) and test-time flips."""
+    defaults = TrainConfig()
+    parser.add_argument(
+        "--pooling",
+        default="auto",
+        choices=["auto", "avg", "max", "avgmax"],
+        help="how a new head on a CNN pools its features (auto: the zoo default, max)",
+    )
+    parser.add_argument(
+        "--adabn",
+        action="store_true",
+        help="re-estimate the BatchNorm statistics on the unlabeled pool (AdaBN; default off: "
+        "it lost accuracy on real wall tiles)",
+    )
+    parser.add_argument(
+        "--no-self-training",
+        action="store_true",
+        help="no pseudo-labels from the unlabeled pool in the probe",
+    )
+    parser.add_argument(
+        "--unlabeled-max",
+        type=int,
+        default=defaults.unlabeled_max,
+        help="unlabeled pool per run: at most this many of the training split's images not "
+        f"picked as labels (never the test split; default {defaults.unlabeled_max})",
+    )
+    parser.add_argument(
+        "--tta",
+        type=int,
+        default=1,
+        choices=[1, 2, 3],
+        help="test-time views averaged: 1 none (default), 2 + horizontal flip, 3 + vertical",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -397,6 +397,8 @@ def run(args: argparse.Namespace) -> int:
             json_path=args.json,
             progress=not args.quiet,
             synthetic=_synthetic_option(args),
+            pooling=args.pooling,
+            tta=args.tta,
         )
     except (DatasetError, ValueError, KeyError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
@@ -432,6 +434,9 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         input_size=args.input_size,
         probe=not args.no_probe,
         progress=not args.quiet,
+        adabn=args.adabn,
+        self_training=not args.no_self_training,
+        unlabeled_max=max(0, args.unlabeled_max),
     )
 
 

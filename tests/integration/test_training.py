@@ -123,6 +123,21 @@ def test_a_new_version_is_trained_listed_and_live(trained):
     assert detail["label_count"] == LABELED * len(CLASSES) and detail["live"]
 
 
+def test_the_round_learned_from_the_unlabeled_tasks(trained):
+    """The held-out tasks are the round's unlabeled pool (TRAIN_SELF_TRAINING is on by
+    default): every one was read, embedded and handed to the probe's self-training."""
+    version = trained["record"]["live_version"]
+    listed = requests.get(f"{trained['backend'].url}/versions", timeout=5).json()
+    detail = next(d for d in listed["details"] if d["version"] == version)
+    pool = detail["unlabeled_pool"]
+    unlabeled = HELD_OUT * len(CLASSES)
+    assert pool["candidates"] == unlabeled and pool["used"] == unlabeled, pool
+    assert not pool["skipped"], pool
+    assert detail["metrics"]["unlabeled_pool"] == unlabeled, detail["metrics"]
+    report = detail["metrics"]["self_training"]
+    assert report["pool"] == unlabeled and not report["skipped"], report
+
+
 def test_new_predictions_carry_the_version_and_beat_chance(trained):
     version = trained["record"]["live_version"]
     stored = [

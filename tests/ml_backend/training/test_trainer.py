@@ -359,3 +359,32 @@ def test_rq_runner(tmp_path, fake_ls, monkeypatch):
     assert queue.count == 1
     SimpleWorker([queue], connection=connection).work(burst=True)
     assert state.models.store.live_version("project-11") == "p11-v1"
+
+
+def test_a_round_self_trains_on_the_unlabeled_tasks_and_records_the_pool(tmp_path, monkeypatch):
+    ls = FakeLabelStudio(make_tasks(per_class=4, unlabeled_per_class=6))
+    client = SimpleNamespace(projects=ls.projects, tasks=ls.tasks_api)
+    monkeypatch.setattr(trainer, "ls_client", lambda settings: client)
+    monkeypatch.setattr(prelabel, "ls_client", lambda settings: client)
+    import timm
+    from timm.models import save_for_hf
+
+    cnn = tmp_path / "cnn"  # a pretrained-like backbone (not random): the probe runs
+    save_for_hf(timm.create_model("resnet10t", num_classes=3), cnn, safe_serialization=True)
+    _, state = backend(tmp_path, REPREDICT_AFTER_TRAINING="false", CLASSIFIER_MODEL=str(cnn))
+    assert run_round(state, "5")["state"] == "succeeded"
+    meta = state.models.store.versions("project-5")[0].meta
+    assert meta["unlabeled_pool"]["candidates"] == 18 and meta["unlabeled_pool"]["used"] == 18
+    assert meta["metrics"]["unlabeled_pool"] == 18
+    assert meta["metrics"]["self_training"]["used"] == 18
+
+
+def test_a_broken_unlabeled_pool_never_fails_a_round(tmp_path, fake_ls, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("feature cache on a full disk (injected)")
+
+    monkeypatch.setattr("ml_backend.training.unlabeled_pool.FeatureCache.get", broken)
+    _, state = backend(tmp_path, REPREDICT_AFTER_TRAINING="false")
+    assert run_round(state, "6")["state"] == "succeeded"
+    pool = state.models.store.versions("project-6")[0].meta["unlabeled_pool"]
+    assert pool["used"] == 0 and pool["skipped"] == {"pool unreadable: OSError": 1}

@@ -103,3 +103,33 @@ def test_too_few_images_is_a_clear_error(base, tmp_path):
     Image.new("RGB", (64, 64)).save(tmp_path / "one" / "a.png")
     with pytest.raises(PretrainError, match="readable images"):
         pretrain_simsiam(tmp_path / "one", _config(base), model_dir=tmp_path)
+
+
+def _running_means(classifier):
+    from model_zoo.classifier.adabn import batchnorm_layers
+
+    return [layer.running_mean.clone() for layer in batchnorm_layers(classifier.model)]
+
+
+def test_the_base_batchnorm_statistics_are_kept_unless_asked(base, images, tmp_path):
+    """SimSiam trains in training mode, so every BatchNorm layer drifts towards the augmented
+    views' statistics; by default the export puts the base's back (the weights stay trained)."""
+    before = load_classifier(str(base), ["a", "b"], device="cpu")
+    kept = pretrain_simsiam(images, _config(base, epochs=1), model_dir=tmp_path / "kept")
+    learned = pretrain_simsiam(
+        images,
+        _config(base, epochs=1, learned_bn_statistics=True),
+        model_dir=tmp_path / "learned",
+    )
+    load = lambda result: load_classifier(  # noqa: E731
+        "concrete-cnn", ["a", "b"], model_dir=result.entry_dir.parent.parent
+    )
+    base_means, kept_model, learned_model = _running_means(before), load(kept), load(learned)
+    kept_means, learned_means = _running_means(kept_model), _running_means(learned_model)
+    assert len(kept_means) == len(learned_means) == len(base_means) > 0
+    assert all(torch.equal(a, b) for a, b in zip(base_means, kept_means, strict=True))
+    assert any(not torch.allclose(a, b) for a, b in zip(base_means, learned_means, strict=True))
+    w0 = before.model.timm_model.conv1[0].weight
+    assert not torch.allclose(w0, kept_model.model.timm_model.conv1[0].weight)
+    record = json.loads((kept.entry_dir / "pretrain.json").read_text())
+    assert "kept" in record["bn_statistics"]
