@@ -66,7 +66,7 @@ class TrainConfig:
     progress: bool = True
     # unlabeled images given to fine_tune (model_zoo.classifier.unlabeled)
     adabn: bool = False  # BatchNorm statistics re-estimated on them (measured: hurts)
-    self_training: bool = True  # the probe refitted with their confident pseudo-labels
+    self_training: bool = False  # the probe refitted with their confident pseudo-labels
     unlabeled_max: int = 1000  # a random subset of a larger pool
 
 

@@ -355,9 +355,11 @@ def _add_unlabeled_arguments(parser: argparse.ArgumentParser) -> None:
         "it lost accuracy on real wall tiles)",
     )
     parser.add_argument(
-        "--no-self-training",
-        action="store_true",
-        help="no pseudo-labels from the unlabeled pool in the probe",
+        "--self-training",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.self_training,
+        help="the probe also learns the unlabeled pool's confident pseudo-labels (default off, "
+        "as in the backend's TRAIN_SELF_TRAINING: it did not pay on real wall tiles)",
     )
     parser.add_argument(
         "--unlabeled-max",
@@ -435,7 +437,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         probe=not args.no_probe,
         progress=not args.quiet,
         adabn=args.adabn,
-        self_training=not args.no_self_training,
+        self_training=args.self_training,
         unlabeled_max=max(0, args.unlabeled_max),
     )
 

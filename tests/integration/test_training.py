@@ -43,6 +43,7 @@ def trained(tmp_path_factory, isolated_env, label_studio, legacy_token, local_fi
         label_studio,
         legacy_token,
         TRAIN_AFTER_ANNOTATIONS="1000",  # only "Start Training" trains in this test
+        TRAIN_SELF_TRAINING="true",  # off by default; this test follows the unlabeled pool
         TRAIN_QUIET_SECONDS="0",
     )
     try:
@@ -124,8 +125,8 @@ def test_a_new_version_is_trained_listed_and_live(trained):
 
 
 def test_the_round_learned_from_the_unlabeled_tasks(trained):
-    """The held-out tasks are the round's unlabeled pool (TRAIN_SELF_TRAINING is on by
-    default): every one was read, embedded and handed to the probe's self-training."""
+    """The held-out tasks are the round's unlabeled pool (TRAIN_SELF_TRAINING=true here):
+    every one was read, embedded and handed to the probe's self-training."""
     version = trained["record"]["live_version"]
     listed = requests.get(f"{trained['backend'].url}/versions", timeout=5).json()
     detail = next(d for d in listed["details"] if d["version"] == version)

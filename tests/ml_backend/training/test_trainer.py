@@ -371,7 +371,12 @@ def test_a_round_self_trains_on_the_unlabeled_tasks_and_records_the_pool(tmp_pat
 
     cnn = tmp_path / "cnn"  # a pretrained-like backbone (not random): the probe runs
     save_for_hf(timm.create_model("resnet10t", num_classes=3), cnn, safe_serialization=True)
-    _, state = backend(tmp_path, REPREDICT_AFTER_TRAINING="false", CLASSIFIER_MODEL=str(cnn))
+    _, state = backend(
+        tmp_path,
+        REPREDICT_AFTER_TRAINING="false",
+        CLASSIFIER_MODEL=str(cnn),
+        TRAIN_SELF_TRAINING="true",
+    )
     assert run_round(state, "5")["state"] == "succeeded"
     meta = state.models.store.versions("project-5")[0].meta
     assert meta["unlabeled_pool"]["candidates"] == 18 and meta["unlabeled_pool"]["used"] == 18
@@ -384,7 +389,7 @@ def test_a_broken_unlabeled_pool_never_fails_a_round(tmp_path, fake_ls, monkeypa
         raise OSError("feature cache on a full disk (injected)")
 
     monkeypatch.setattr("ml_backend.training.unlabeled_pool.FeatureCache.get", broken)
-    _, state = backend(tmp_path, REPREDICT_AFTER_TRAINING="false")
+    _, state = backend(tmp_path, REPREDICT_AFTER_TRAINING="false", TRAIN_SELF_TRAINING="true")
     assert run_round(state, "6")["state"] == "succeeded"
     pool = state.models.store.versions("project-6")[0].meta["unlabeled_pool"]
     assert pool["used"] == 0 and pool["skipped"] == {"pool unreadable: OSError": 1}

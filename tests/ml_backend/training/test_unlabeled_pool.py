@@ -115,8 +115,8 @@ def test_an_unreachable_pool_gives_an_empty_pool_with_the_reason(tmp_path):
     assert pool.features is None and pool.skipped == {"pool unreadable: ConnectionError": 1}
 
 
-def test_self_training_off_reads_nothing(tmp_path):
-    state = _state(tmp_path, TRAIN_SELF_TRAINING="false")
+def test_self_training_off_by_default_reads_nothing(tmp_path):
+    state = _state(tmp_path)
     training_set = SimpleNamespace(examples=[])
     pool = up.round_pool(state, FakeClassifier(), _tasks(5), training_set, "image")
     assert pool.features is None and state.predictor.fetched == 0

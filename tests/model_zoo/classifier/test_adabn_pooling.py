@@ -64,7 +64,7 @@ def test_fine_tune_uses_the_unlabeled_pool_and_records_it(cnn):
     clf = load_classifier(str(cnn), ["dark", "bright"], device="cpu")
     train = [(_image(0, i), 0) for i in range(3)] + [(_image(180, 10 + i), 1) for i in range(3)]
     pool = [_image(0, 20 + i) for i in range(20)] + [_image(180, 50 + i) for i in range(20)]
-    config = TrainConfig(epochs=1, min_steps=0, probe_steps=30, progress=False)
+    config = TrainConfig(epochs=1, min_steps=0, probe_steps=30, progress=False, self_training=True)
     result = fine_tune(clf, train, (), replace(config, adabn=True), unlabeled=pool)
     assert result.metrics["unlabeled_pool"] == 40 and result.metrics["adabn_images"] == 40
     assert result.metrics["self_training"]["used"] == 40
@@ -83,7 +83,9 @@ def test_fine_tune_survives_a_failing_pool(cnn, monkeypatch):
 
     monkeypatch.setattr("model_zoo.classifier.unlabeled.adapt_batchnorm", broken)
     monkeypatch.setattr("model_zoo.classifier.unlabeled.pool_features", broken)
-    config = TrainConfig(epochs=1, min_steps=0, probe_steps=10, progress=False, adabn=True)
+    config = TrainConfig(
+        epochs=1, min_steps=0, probe_steps=10, progress=False, adabn=True, self_training=True
+    )
     result = fine_tune(clf, train, (), config, unlabeled=[_image(0, 99)] * 40)
     assert result.metrics["adabn_images"] == 0 and result.metrics["self_training"] == {}
     assert clf.head_trained
@@ -109,7 +111,7 @@ def test_fine_tune_takes_precomputed_pool_features_instead_of_images(cnn, monkey
         raise AssertionError("the pool must not be embedded again")
 
     monkeypatch.setattr("model_zoo.classifier.unlabeled.pool_features", no_forward)
-    config = TrainConfig(epochs=1, min_steps=0, probe_steps=30, progress=False)
+    config = TrainConfig(epochs=1, min_steps=0, probe_steps=30, progress=False, self_training=True)
     result = fine_tune(clf, train, (), config, unlabeled_features=features)
     assert result.metrics["unlabeled_pool"] == 30
     assert result.metrics["self_training"]["used"] == 30
