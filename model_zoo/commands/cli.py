@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "model_zoo.commands.eval_cam",
         "evaluate CAM mask proposals against ground-truth masks",
     ),
+    "eval-masks": (
+        "model_zoo.commands.eval_masks",
+        "every mask source (baselines, CAM, weakly supervised, corrected-N) on real photos",
+    ),
     "eval-measure": (
         "model_zoo.commands.eval_measure",
         "errors of the region measures (length, width) on synthetic cracks of known width",
