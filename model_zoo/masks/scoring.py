@@ -42,8 +42,8 @@ def near(mask: np.ndarray, tolerance: int) -> np.ndarray:
         return mask.copy()
     import cv2
 
-    side = 2 * tolerance + 1
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    r = np.arange(-tolerance, tolerance + 1)
+    disk = (r[:, None] ** 2 + r[None, :] ** 2 <= tolerance**2).astype(np.uint8)
     return cv2.dilate(mask.astype(np.uint8), disk).astype(bool)
 
 

@@ -9,7 +9,8 @@ stain and joint. Fused, per defect image (``pseudo_mask``):
 * the dark response (:func:`dark_response`: how much darker a pixel is than its surroundings,
   a morphological black-hat of the grey image, ``radius`` pixels) thresholded at Otsu's level
   inside the gate gives the defect pixels;
-* confident foreground: dark pixels inside the gate (components under ``min_pixels`` dropped);
+* confident foreground: dark pixels inside the gate (components under ``min_pixels`` dropped,
+  gaps of ``close`` pixels closed);
 * confident background: pixels that are not dark at all (under ``bg_dark`` x the level), and
   pixels far outside the gate that are not clearly dark;
 * everything else, and a band of ``band`` pixels around the foreground (people draw cracks
@@ -30,9 +31,10 @@ from PIL import Image
 
 @dataclass
 class PseudoConfig:
-    cam_high: float = 0.3  # share of the map's maximum: the defect's region
+    cam_high: float = 0.2  # share of the map's maximum: the defect's region
     cam_low: float = 0.1  # below: no defect there
-    radius: int = 7  # black-hat disk radius (working pixels): darker lines up to ~2r wide
+    radius: int = 16  # black-hat disk radius (working pixels): darker lines up to ~2r wide
+    close: int = 2  # closing radius joining the dark pixels of one crack (0: none)
     bg_dark: float = 0.5  # a pixel under bg_dark x the level is not dark (background)
     band: int = 2  # ignored pixels around the foreground
     min_pixels: int = 16  # smallest foreground component kept
@@ -86,6 +88,14 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), disk).astype(bool)
 
 
+def _close(mask: np.ndarray, radius: int) -> np.ndarray:
+    import cv2
+
+    side = 2 * radius + 1
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    return cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, disk).astype(bool)
+
+
 def pseudo_mask(
     grey: np.ndarray, cam: np.ndarray, config: PseudoConfig
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +113,8 @@ def pseudo_mask(
         return np.zeros(grey.shape, bool), dark < 0.02
     level = max(otsu_level(dark[gate]), 0.02)
     foreground = _drop_small(gate & (dark >= level), config.min_pixels)
+    if config.close > 0:
+        foreground = _close(foreground, config.close) & gate
     not_dark = dark < config.bg_dark * level
     background = (not_dark | ((cam < config.cam_low) & (dark < level))) & ~_dilate(
         foreground, config.band
@@ -110,7 +122,7 @@ def pseudo_mask(
     return foreground, background
 
 
-def dark_regions(image: Image.Image, min_area: int, radius: int = 7) -> list[np.ndarray]:
+def dark_regions(image: Image.Image, min_area: int, radius: int = 16) -> list[np.ndarray]:
     """The naive ``dark`` baseline: pixels darker than their surroundings by Otsu's level of the
     whole image's dark response, one region per component of at least ``min_area`` pixels."""
     from model_zoo.masks.scoring import region_masks

@@ -256,6 +256,7 @@ def _fit(model, train, holdout, config: SegTrainConfig, device, progress):
         else:
             per_label, score = {}, float(epoch)
         history.append(record)
+        log.info("segmentation epoch %d/%d: %s", epoch, config.epochs, record)
         if progress:
             progress(epoch, record)
         if score > best.score:

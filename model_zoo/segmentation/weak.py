@@ -198,20 +198,22 @@ def train_weak_segmentation(
     if reason:
         log.info(reason)
         return None, {**record, "status": "unusable", "reason": reason}
-    seg_config = config.segmentation
     try:
-        model = train_segmentation(samples, labels, seg_config)
-        rounds = [model.meta]
-        for _ in range(max(0, config.rounds - 1)):
-            again = _self_samples(model, samples, config)
-            model = train_segmentation(again, labels, seg_config, start=model)
-            rounds.append(model.meta)
+        model = train_segmentation(samples, labels, config.segmentation)
     except TooFewMasks as exc:
-        reason = f"{exc}: CAM keeps serving"
-        return None, {**record, "status": "unusable", "reason": reason}
-    model.meta = {**model.meta, "source": "weak", "weak_rounds": len(rounds),
+        return None, {**record, "status": "unusable", "reason": f"{exc}: CAM keeps serving"}
+    rounds = 1
+    for _ in range(max(0, config.rounds - 1)):
+        again = _self_samples(model, samples, config)
+        try:
+            model = train_segmentation(again, labels, config.segmentation, start=model)
+        except TooFewMasks as exc:
+            record["self_training"] = f"stopped after round {rounds}: {exc}"
+            break
+        rounds += 1
+    model.meta = {**model.meta, "source": "weak", "weak_rounds": rounds,
                   "pseudo_masks": stats}  # fmt: skip
     seconds = round(time.monotonic() - started, 1)
-    return model, {**record, "status": "trained", "rounds": len(rounds), "seconds": seconds,
+    return model, {**record, "status": "trained", "rounds": rounds, "seconds": seconds,
                    "reason": f"trained on {stats['with_foreground']} pseudo-masked defect "
                              f"images and {stats['background_images']} background images"}  # fmt: skip
