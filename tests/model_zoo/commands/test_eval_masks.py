@@ -1,0 +1,48 @@
+"""``eval-masks`` end to end on a tiny synthetic set, and its refusals of unusable folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from model_zoo.commands.cli import main
+from model_zoo.data.synth import generate_dataset
+from model_zoo.masks.data import MaskDataError
+
+
+def test_eval_masks_scores_every_source_kind_and_writes_the_schema(tmp_path, capsys):
+    torch.set_num_threads(1)
+    generate_dataset(tmp_path / "data", n=40, seed=0, classes=["crack", "no_defect"])
+    report_path = tmp_path / "masks.json"
+    code = main(
+        ["eval-masks", "--data", str(tmp_path / "data"), "--json", str(report_path),
+         "--corrected", "4", "--model", "tiny-vit", "--epochs", "1", "--encoder", "tiny-random",
+         "--input-size", "64", "--seg-epochs", "1", "--weak-epochs", "1",
+         "--plot", str(tmp_path / "bars.png")]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    results = report["results"]
+    assert {"whole-image", "centre-box", "intensity", "dark", "cam", "corrected-4"} <= set(results)
+    assert "weak" in results or report["training"]["weak"]["status"] == "unusable"
+    for name, row in results.items():
+        assert row["kind"] in {"baseline", "cam", "weak", "corrected"}
+        assert row["corrected"] == (4 if name == "corrected-4" else None)
+        for key in ("iou", "pooled_iou", "f1_tol2", "accepted"):
+            assert 0.0 <= row["overall"][key] <= 1.0
+        assert set(row["per_class"]) == {"crack"}
+    assert results["whole-image"]["overall"]["recall"] == pytest.approx(1.0)
+    assert report["split"]["test_defect_images"] == results["cam"]["overall"]["images"] > 0
+    assert report["summary"]["best_baseline"] in results
+    assert (tmp_path / "bars.png").is_file()
+    assert "corrected-4" in capsys.readouterr().out
+
+
+def test_a_folder_without_masks_is_refused_with_what_is_missing(tmp_path):
+    generate_dataset(tmp_path / "data", n=12, seed=0, classes=["crack", "no_defect"])
+    for mask in (tmp_path / "data" / "masks").rglob("*.png"):
+        mask.unlink()
+    with pytest.raises(MaskDataError, match="no defect class with masks"):
+        main(["eval-masks", "--data", str(tmp_path / "data"), "--json", str(tmp_path / "x.json")])
