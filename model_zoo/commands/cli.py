@@ -64,6 +64,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "model_zoo.commands.bench_interactive",
         "interactive masks: first click vs later clicks on the same image, per mask source",
     ),
+    "eval-interactive": (
+        "model_zoo.commands.eval_interactive",
+        "interactive masks on photos with true masks: IoU after 1 and N simulated clicks",
+    ),
     "bench-acquisition": (
         "model_zoo.commands.bench_acquisition",
         "scoring time of each acquisition strategy on cached feature vectors",

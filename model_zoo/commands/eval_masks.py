@@ -54,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-train", type=int, default=0, help="most training images per class (0: all)")
     add("--encoder", default="efficientnet_lite0", help="segmentation encoder")
     add("--input-size", type=int, default=0, help="segmentation tile side (0: encoder's)")
+    add("--crop-size", type=int, default=0, help="segmentation training crop (0: tile side)")
     add("--loss", default="", help="segmentation loss (default: the training default)")
     add("--seg-epochs", type=int, default=0, help="corrected-N epochs (0: the default)")
     add("--weak-epochs", type=int, default=0, help="weak epochs per round (0: the default)")
@@ -154,7 +155,7 @@ def summary(results: dict[str, dict]) -> dict:
 def _argv(args) -> list[str]:
     out = ["--data", str(args.data), "--json", str(args.json), "--corrected", args.corrected]
     out += ["--sources", args.sources, "--model", args.model, "--epochs", str(args.epochs)]
-    for flag in ("max_train", "input_size", "seg_epochs", "weak_epochs", "weak_rounds",
+    for flag in ("max_train", "input_size", "crop_size", "seg_epochs", "weak_epochs", "weak_rounds",
                  "weak_images", "max_test"):  # fmt: skip
         if getattr(args, flag):
             out += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]

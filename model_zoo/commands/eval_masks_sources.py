@@ -228,6 +228,8 @@ def seg_config(context: Context, **changes):
     config = SegTrainConfig(encoder=args.encoder, seed=args.seed, device="cpu", **changes)
     if args.input_size:
         config.input_size = args.input_size
+    if getattr(args, "crop_size", 0):
+        config.crop_size = args.crop_size
     if args.loss:
         config.loss = args.loss
     return config

@@ -1,7 +1,8 @@
 """Training the segmentation network on (image, mask per label) pairs.
 
 At the resolution it predicts at (:mod:`model_zoo.segmentation.crops`, ``tiles`` mode): each
-epoch draws crops of ``input_size`` from every sample at its working size, most of them centred
+epoch draws crops of ``crop_size`` (default: ``input_size``, the prediction tile; the network is
+fully convolutional, so smaller crops train it faster) from every sample at its working size, most of them centred
 on a defect (a thin crack is a few percent of the pixels), with random flips, quarter turns and
 a brightness/contrast jitter. Samples without foreground (images labeled without defects) train
 the background. Pixels a sample marks ``ignore`` do not count (pseudo-masks).
@@ -52,7 +53,8 @@ MIN_SAMPLES = 10
 class SegTrainConfig:
     encoder: str = "efficientnet_lite0"
     pretrained: bool = True
-    input_size: int | None = None  # crop and tile side; None: the encoder's (a multiple of 32)
+    input_size: int | None = None  # prediction tile side; None: the encoder's (a multiple of 32)
+    crop_size: int | None = None  # training crop side (a multiple of 32); None: input_size
     max_side: int = DEFAULT_MAX_SIDE  # larger images are shrunk to this longer side first
     loss: str = "dice_bce"
     epochs: int = 30
@@ -213,14 +215,16 @@ def _checked_size(samples: Sequence[SegmentationSample], config: SegTrainConfig,
     for sample in samples:
         sample.check()
     size = int(config.input_size or spec.input_size)
-    if size < 32 or size % 32:
-        raise ValueError(f"input_size must be a multiple of 32 (>= 32), not {size}")
+    for name, value in (("input_size", size), ("crop_size", config.crop_size or size)):
+        if value < 32 or value % 32:
+            raise ValueError(f"{name} must be a multiple of 32 (>= 32), not {value}")
     return size
 
 
 def _start(model, train, config: SegTrainConfig, device) -> _Run:
     prepared = [prepare(s, model.labels, config.max_side) for s in train]
-    crops = sum(crops_per_sample(p, model.input_size, config.crops_per_image) for p in prepared)
+    side = int(config.crop_size or model.input_size)
+    crops = sum(crops_per_sample(p, side, config.crops_per_image) for p in prepared)
     steps_per_epoch = math.ceil(crops / config.batch_size)
     total = max(1, steps_per_epoch * config.epochs)
     network = model.network
@@ -237,7 +241,7 @@ def _start(model, train, config: SegTrainConfig, device) -> _Run:
         generator=torch.Generator().manual_seed(config.seed),
         rng=np.random.default_rng(config.seed),
         device=device,
-        side=model.input_size,
+        side=side,
     )
 
 
