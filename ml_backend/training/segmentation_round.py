@@ -129,6 +129,27 @@ def train_round_segmentation(
     return _weak(settings, brush_handler, classifier, examples, samples, record)
 
 
+def _continued(brush_handler, config: SegTrainConfig) -> SegmentationModel | None:
+    """The live version's segmentation model (weak or corrected) when it fits this round (same
+    labels, encoder and tile side): the round continues it, as it continues the classifier."""
+    try:
+        live = brush_handler.models.live_model(brush_handler.project)
+        folder = live / SEGMENTATION_FOLDER if live else None
+        if folder is None or not (folder / "segmentation.json").is_file():
+            return None
+        model = brush_handler.models.segmentation(folder)
+    except Exception:  # an unreadable old model: start over from ImageNet
+        log.exception("the live segmentation model cannot be continued; starting over")
+        return None
+    fits = (
+        model.labels == list(brush_handler.labels)
+        and model.encoder == config.encoder
+        and model.mode == "tiles"
+        and model.input_size == (config.input_size or model.input_size)
+    )
+    return model if fits else None
+
+
 def _corrected(settings, brush_handler, classifier, examples, samples, record):
     classes = classifier.classes if classifier is not None else []
     mapped = {classes[i] for i in _label_of_class(brush_handler, classifier)} if classes else set()
@@ -136,7 +157,10 @@ def _corrected(settings, brush_handler, classifier, examples, samples, record):
     config = _seg_config(
         settings, epochs=settings.segmentation_epochs, min_samples=settings.segmentation_min_masks
     )
-    model = train_segmentation(samples + background, list(brush_handler.labels), config)
+    start = _continued(brush_handler, config)
+    model = train_segmentation(
+        samples + background, list(brush_handler.labels), config, start=start
+    )
     held = [s for s in samples if s.key in set(model.meta["holdout_keys"])]
     cam_iou = _cam_iou(brush_handler, classifier, held)
     seg_mean, cam_mean = model.meta["holdout_mean_iou"], mean_iou(cam_iou)
@@ -145,7 +169,8 @@ def _corrected(settings, brush_handler, classifier, examples, samples, record):
     return model, {
         **record,
         "status": "trained",
-        "trained_on": f"{len(samples)} corrected masks and {len(background)} background images",
+        "trained_on": f"{len(samples)} corrected masks and {len(background)} background images"
+        + (", continuing the live segmentation model" if start is not None else ""),
         "folder": SEGMENTATION_FOLDER,
         "encoder": model.encoder,
         "holdout_iou": model.meta["holdout_iou"],

@@ -15,7 +15,9 @@ and is scored on the test part's defect images against their masks
 * ``weak``: the segmentation network trained on pseudo-masks from those CAMs and the dark-pixel
   threshold (image labels only; :mod:`model_zoo.segmentation.weak`);
 * ``corrected-N``: the segmentation network trained on N true masks of the training part (the
-  path a project takes once annotators correct masks), for each N of ``--corrected``.
+  path a project takes once annotators correct masks), for each N of ``--corrected``; it
+  continues the weak model (``--corrected-start weak``, as a project continues its live model)
+  when there is one, else starts from ImageNet.
 
 Report (``--json``): ``results[source] = {"kind", "corrected", "overall": {"iou", "pooled_iou",
 "f1_tol2", "accepted", ...}, "per_class": {...}}`` plus the split, the classifier's test
@@ -57,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--crop-size", type=int, default=0, help="segmentation training crop (0: tile side)")
     add("--loss", default="", help="segmentation loss (default: the training default)")
     add("--seg-epochs", type=int, default=0, help="corrected-N epochs (0: the default)")
+    add(
+        "--corrected-start",
+        default="weak",
+        choices=("weak", "imagenet"),
+        help="corrected-N continue the weak model (as a project does) or start from ImageNet",
+    )
     add("--weak-epochs", type=int, default=0, help="weak epochs per round (0: the default)")
     add("--weak-rounds", type=int, default=0, help="1, or 2 (a round on its own predictions)")
     add("--weak-images", type=int, default=0, help="most images per class for the weak model")
@@ -161,6 +169,8 @@ def _argv(args) -> list[str]:
             out += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if args.loss:
         out += ["--loss", args.loss]
+    if args.corrected_start != "weak":
+        out += ["--corrected-start", args.corrected_start]
     if args.encoder != "efficientnet_lite0":
         out += ["--encoder", args.encoder]
     return out + ["--seed", str(args.seed)]

@@ -235,17 +235,20 @@ def seg_config(context: Context, **changes):
     return config
 
 
-def train_corrected(context: Context, n: int):
+def train_corrected(context: Context, n: int, start=None):
+    """The segmentation model on ``n`` corrected masks, from ``start``'s weights (the weak
+    model, as a project continues its live model) or from ImageNet (None)."""
     from model_zoo.segmentation import train_segmentation
 
     samples = corrected_samples(context, n)
     config = seg_config(context, min_samples=2)
     if context.args.seg_epochs:
         config.epochs = context.args.seg_epochs
-    model = train_segmentation(samples, context.defects, config)
+    model = train_segmentation(samples, context.defects, config, start=start)
     keep = ("holdout_mean_iou", "best_epoch", "epochs_run", "train_samples", "holdout_samples")
     record = {k: model.meta[k] for k in keep} | {"seconds": model.meta["seconds"]}
     record["masked_images"] = sum(s.has_foreground for s in samples)
+    record["started_from"] = "the weak model" if start is not None else "ImageNet"
     print(f"corrected-{n}: trained in {model.meta['seconds']:.0f}s ({record})")
     if context.save_dir(f"corrected-{n}"):
         model.save(context.save_dir(f"corrected-{n}"))
@@ -295,13 +298,15 @@ def score_all(context: Context, kinds: set[str], counts: list[int]) -> tuple[dic
     if "cam" in kinds:
         results["cam"] = score(test, cam_regions(context.classifier, args.min_area), "cam")
         print(f"cam: IoU {results['cam']['overall']['iou']:.3f}")
+    weak = None
     if "weak" in kinds:
-        model, records["weak"] = train_weak(context)
-        if model is not None:
-            results["weak"] = _learned(context, model, "weak")
+        weak, records["weak"] = train_weak(context)
+        if weak is not None:
+            results["weak"] = _learned(context, weak, "weak")
             print(f"weak: IoU {results['weak']['overall']['iou']:.3f}")
+    start = weak if getattr(args, "corrected_start", "weak") == "weak" else None
     for n in counts if "corrected" in kinds else []:
-        model, records[f"corrected-{n}"] = train_corrected(context, n)
+        model, records[f"corrected-{n}"] = train_corrected(context, n, start)
         results[f"corrected-{n}"] = _learned(context, model, "corrected", n)
         print(f"corrected-{n}: IoU {results[f'corrected-{n}']['overall']['iou']:.3f}")
     return results, records
