@@ -73,7 +73,9 @@ def segmentation_regions(handler, folder: Path, images) -> list[list]:
         for label, probability in maps.items():
             if label not in handler.labels:
                 continue
-            for found in regions_from_probabilities(probability, model.threshold, min_area):
+            for found in regions_from_probabilities(
+                probability, model.threshold, min_area, group=None
+            ):
                 regions.append(measured_region(handler, found.mask, label, found.score, scale))
         out.append(regions)
     return out

@@ -6,7 +6,8 @@ pixel farthest from the outline of the largest error region (positive on a misse
 negative on a false one). Per mask source (``--sources``: ``fallback``, ``sam`` with
 ``--sam-checkpoint``), the mean IoU with the true mask after 1 and after ``--clicks`` clicks, and
 after one box (the true mask's bounding box), on ``--images`` defect images of the folder
-(seeded draw; every class with masks).
+(seeded draw; every class with masks). A class with "crack" in its name gets the ``ridge``
+shape hint, as the backend gives a crack label.
 """
 
 from __future__ import annotations
@@ -64,13 +65,19 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
-def session(source, image, truth: np.ndarray, clicks: int, key: str) -> list[float]:
+def shape_of(label: str) -> str | None:
+    """The backend's shape hint for a label: ``ridge`` for a crack label, else its own pick."""
+    return "ridge" if "crack" in label.lower() else None
+
+
+def session(source, image, truth: np.ndarray, clicks: int, key: str, shape=None) -> list[float]:
     """IoU after each of ``clicks`` simulated clicks on one image."""
     from model_zoo.interactive.prompts import Prompts
 
     points, positive, out = [farthest_inside(truth)], [True], []
     for _ in range(clicks):
-        found = source.segment(image, Prompts(tuple(points), tuple(positive)), key=key).mask
+        prompts = Prompts(tuple(points), tuple(positive))
+        found = source.segment(image, prompts, key=key, shape=shape).mask
         out.append(iou(found, truth))
         point, is_positive = next_click(found, truth)
         points.append(point)
@@ -78,12 +85,12 @@ def session(source, image, truth: np.ndarray, clicks: int, key: str) -> list[flo
     return out
 
 
-def box_iou(source, image, truth: np.ndarray, key: str) -> float:
+def box_iou(source, image, truth: np.ndarray, key: str, shape=None) -> float:
     from model_zoo.interactive.prompts import Prompts
 
     rows, cols = np.nonzero(truth.any(axis=1))[0], np.nonzero(truth.any(axis=0))[0]
     box = (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
-    return iou(source.segment(image, Prompts(boxes=(box,)), key=key).mask, truth)
+    return iou(source.segment(image, Prompts(boxes=(box,)), key=key, shape=shape).mask, truth)
 
 
 def _sources(args) -> dict:
@@ -131,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
         curves, boxes = [], []
         for sample, image, truth in data:
             key = str(sample.image_path)
-            curves.append(session(source, image, truth, args.clicks, key))
-            boxes.append(box_iou(source, image, truth, key))
+            shape = shape_of(sample.label)
+            curves.append(session(source, image, truth, args.clicks, key, shape))
+            boxes.append(box_iou(source, image, truth, key, shape))
             per_class.setdefault(name, {}).setdefault(sample.label, []).append(curves[-1][-1])
         curve = np.mean(curves, axis=0)
         rows.append(

@@ -178,7 +178,7 @@ def model_regions(model, min_area: int, label_of: Callable[[TestImage], str | No
             labels = [label_of(item)] if label_of(item) else list(maps)
             out.append(
                 [r.mask for label in labels
-                 for r in regions_from_probabilities(maps[label], model.threshold, min_area)]
+                 for r in regions_from_probabilities(maps[label], model.threshold, min_area, None)]
             )  # fmt: skip
         return out
 
