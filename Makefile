@@ -8,16 +8,18 @@ export MPLCONFIGDIR ?= $(CURDIR)/build/mpl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help check-locks lock chromium redis install demo test unit integration lint format docs docs-check bench bench-queue clean
+.PHONY: help check-locks lock chromium redis install screenshots demo test unit integration lint format docs docs-check bench bench-queue clean
 
 help:
 	@echo "make demo        local Label Studio + backend + sample project, pre-annotated"
+	@echo "                 (IMAGES=<folder> adds your own photos to the project)"
 	@echo "make test        install everything and run lint, the docs build, unit and integration tests"
 	@echo "make unit        unit tests only"
 	@echo "make integration tests against a real Label Studio"
 	@echo "make lint        ruff check + format check;  make format  reformat"
 	@echo "make docs        serve the documentation (docs/, mkdocs.yml) on http://127.0.0.1:8000"
 	@echo "make docs-check  build the documentation with --strict (broken links fail)"
+	@echo "make screenshots the docs' pictures, from the browser test against a real Label Studio"
 	@echo "make lock        regenerate the lock files (requirements*.txt) from requirements*.in"
 	@echo "make bench       every benchmark (prints tables); make bench-queue  against Label Studio"
 
@@ -88,8 +90,14 @@ integration: install
 test: check-locks install lint docs-check
 	$(PY) -m pytest -q --timeout=900
 
+# IMAGES=<folder>: your own photos are imported into the demo project beside the sample tasks
+# the README/getting-started pictures: the browser test's screenshots of a real Label Studio
+screenshots: install
+	$(PY) -m pytest tests/integration/test_first_hour.py -q
+	cp build/screenshots/first-hour-cold.png build/screenshots/first-hour-first-version.png docs/
+
 demo: install
-	$(PY) -m ml_backend.tools.demo
+	$(PY) -m ml_backend.tools.demo $(if $(IMAGES),--images "$(IMAGES)")
 
 # every benchmark command; each prints its table (bench-queue needs Label Studio: make bench-queue)
 BENCHES := ml_backend:bench ml_backend:bench-training model_zoo:bench-cam \

@@ -93,6 +93,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run",
         "bulk pre-label tasks/s: 1 and 2 workers vs the model",
     ),
+    "first-hour": (
+        "ml_backend.tools.first_hour",
+        "add_arguments",
+        "run",
+        "walk a new project's first hour against a real Label Studio and measure it",
+    ),
     "bench-memory": (
         "ml_backend.tools.bench_memory",
         "add_arguments",

@@ -26,6 +26,23 @@ LEARNING: list[Setting] = [
             "\u2026or once no annotation arrived for this long (`0`: by count only).",
         ),
         Setting(
+            "TRAIN_MIN_PER_CLASS",
+            "train_min_per_class",
+            integer(1),
+            "3",
+            "The first round waits until at least two classes have this many labeled images each; "
+            "until then nothing is pre-labeled and `/health` says how many labels are missing.",
+        ),
+        Setting(
+            "FINETUNE_MIN_LABELS",
+            "finetune_min_labels",
+            integer(0),
+            "40",
+            "Each round first serves a linear head fitted in seconds on the frozen backbone's "
+            "features; from this many labeled images on, the round then fine-tunes the top "
+            "blocks too and serves that only if it scores better on the hold-out split.",
+        ),
+        Setting(
             "TRAIN_EPOCHS",
             "train_epochs",
             integer(1),
@@ -147,9 +164,11 @@ LEARNING: list[Setting] = [
             "ACQUISITION_STRATEGY",
             "acquisition_strategy",
             text(str.lower),
-            "discriminator",
-            "`discriminator`, `random`, `least-confidence`, `margin`, `entropy`, `bald`, "
-            "`coreset`, `dal`, a preset (`minority-representative` = `discriminator*dal`, "
+            "minority-split",
+            "`minority-split` (part of each round to the minority discriminator, the rest to "
+            "diverse margin sampling, the split adapted from round to round), `discriminator`, "
+            "`random`, `least-confidence`, `margin`, `entropy`, `bald`, `coreset`, `dal`, "
+            "`typiclust`, a preset (`minority-representative` = `discriminator*dal`, "
             "`minority-diverse` = `discriminator*coreset`) or names joined by `*` (product of "
             "ranks) or `+` (mean).",
         ),
@@ -158,8 +177,18 @@ LEARNING: list[Setting] = [
             "minority_classes",
             csv(),
             "",
-            "Comma-separated choices the discriminator treats as minority; empty: the rarest "
-            "labeled class. Unknown names are reported and ignored.",
+            "Comma-separated choices the discriminator treats as minority; empty: every choice "
+            "under `MINORITY_SHARE` of the project, else the rarest labeled class. Unknown names "
+            "are reported and ignored.",
+        ),
+        Setting(
+            "MINORITY_SHARE",
+            "minority_share",
+            number(0.0, 0.5),
+            "0.05",
+            "Without `MINORITY_CLASSES`: every choice whose estimated share of the project "
+            "(labels, and the classifier's probabilities on the unlabeled tasks) is below this "
+            "counts as minority; `0`: only the rarest labeled class.",
         ),
         Setting(
             "SYNTHETIC_DIR",

@@ -162,11 +162,32 @@ SERVICE: list[Setting] = [
             "(`org/name[@revision]`, `hf-hub:timm/<name>`). `tiny-*` entries are random, for tests.",
         ),
         Setting(
+            "ZERO_SHOT_MODEL",
+            "zero_shot_model",
+            text(),
+            "",
+            "A CLIP model (zoo name `clip-vit-base-patch32`, a local directory or a hub id) whose "
+            "zero-shot scores of the choice names pre-label `<Choices>` before a project's first "
+            "trained version. Empty (the default, and the only choice offline): nothing is "
+            "pre-labeled until the first round.",
+        ),
+        Setting(
             "SCORE_THRESHOLD",
             "score_threshold",
             number(0.0, 1.0),
             "0.5",
-            "Default minimum probability of a choice in multi-label `<Choices>`.",
+            "Minimum probability of a class of a multi-label classifier when its training round "
+            "fitted no threshold of its own (the round fits one per class on its hold-out split; "
+            "a tag's `model_score_threshold` replaces both).",
+        ),
+        Setting(
+            "EXCLUSIVE_CLASSES",
+            "exclusive_classes",
+            csv(),
+            "no_defect",
+            'Classes that never stand beside another in a prediction ("No defect"): the most '
+            "probable of the two wins, and no defect mask is drawn beside it. A tag's "
+            "`model_exclusive` overrides it.",
         ),
         Setting(
             "PREDICT_BATCH_SIZE",

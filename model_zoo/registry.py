@@ -183,6 +183,16 @@ ZOO: dict[str, ZooEntry] = {
             description="CLIPSeg (CLIP ViT-B/16 + rd64 refined decoder): text-prompted masks",
         ),
         ZooEntry(
+            name="clip-vit-base-patch32",
+            family="clip",
+            hub_id="openai/clip-vit-base-patch32",
+            revision=None,  # pin: ZERO_SHOT_MODEL=openai/clip-vit-base-patch32@<sha>
+            input_size=224,
+            licence="MIT",
+            description="CLIP ViT-B/32: zero-shot class scores from the label names before any "
+            "label (ZERO_SHOT_MODEL; hub only)",
+        ),
+        ZooEntry(
             name="tiny-clipseg",
             family="clipseg",
             input_size=96,

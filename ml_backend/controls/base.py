@@ -71,6 +71,11 @@ class ControlHandler:
     def model_version(self) -> str:
         raise NotImplementedError
 
+    def ready(self) -> bool:
+        """Whether the control has a model worth serving (a classifier control before its
+        project's first trained version has not)."""
+        return True
+
     def pass_request(self):
         """What the control needs from the request's shared classifier pass
         (:class:`ml_backend.serving.shared_pass.PassRequest`); None: it runs its own model."""

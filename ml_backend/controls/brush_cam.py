@@ -1,6 +1,7 @@
 """``<BrushLabels>`` of defect classes on an ``<Image>``: masks from class-activation maps.
 
-For every class the classifier predicts at ``model_score_threshold`` or above, a CAM (grad-cam
+For every class the classifier names (:meth:`ClassifierControl.decision`: learned classes, fitted
+per-class thresholds or ``model_score_threshold``, never beside "No defect"), a CAM (grad-cam
 library methods) is turned into proposals (:mod:`model_zoo.cam.pipeline`): one brush region per
 connected component, at the image's original size, scored ``class probability x the map's peak
 inside the component``. The probabilities and the maps come from one forward pass, which also
@@ -13,6 +14,9 @@ Tag attributes (env fallback in brackets):
 ``model_cam_method`` [CAM_METHOD]; ``model_cam_threshold`` [CAM_THRESHOLD];
 ``model_min_area`` [CAM_MIN_AREA]; ``model_refine`` [CAM_REFINE]; ``model_cam_layers``
 [CAM_LAYERS]; ``model_cam_input_size`` [CAM_INPUT_SIZE]; ``model_skip``.
+
+Nothing is drawn before the project's first trained version (a fresh head's outputs are random),
+and the learned segmentation model, when it serves, draws only the classes the classifier names.
 
 This handler is the general fallback for ``<BrushLabels>``: handlers listed before it in
 ``CONTROL_HANDLERS`` (e.g. Foreground/Background masks) get the first say. The classifier is
@@ -33,7 +37,7 @@ from ml_backend.controls.brush_segmentation import (
 from ml_backend.controls.classifier_control import ClassifierControl
 from ml_backend.controls.label_config import LabelConfigError
 from ml_backend.serving.shared_pass import PassRequest
-from model_zoo.cam.pipeline import CamConfig, Segmentation, segment
+from model_zoo.cam.pipeline import CamConfig, Segmentation, classify_and_segment
 from model_zoo.classifier.model import ImageClassifier
 
 log = logging.getLogger(__name__)
@@ -89,7 +93,7 @@ class CamBrushHandler(ClassifierControl):
 
     @property
     def model_version(self) -> str:
-        return self.classifier.version
+        return self.version_of(self.classifier)
 
     def sam(self):
         from model_zoo.device import resolve_device
@@ -123,24 +127,33 @@ class CamBrushHandler(ClassifierControl):
         """What this control needs from the shared classifier pass (None: nothing to draw)."""
         classifier = self.classifier
         label_of = self.label_of(classifier.classes)
-        if not label_of:
+        if not label_of or not self.serves(classifier):
             return None
-        return PassRequest(classifier, self.cam_config, tuple(sorted(label_of)))
+        return PassRequest(
+            classifier, self.cam_config, tuple(sorted(label_of)), self.decision(classifier)
+        )
 
     def predict(self, images, shared: Segmentation | None = None) -> list[list[Region]]:
-        _choice, folder = mask_source(self)
-        if folder is not None:  # a learned segmentation model beats CAM (or is forced)
-            return segmentation_regions(self, folder, images)
-        scale = mm_per_pixel(self)
         request = self.pass_request()
         if request is None:
             return [[] for _ in images]
+        _choice, folder = mask_source(self)
+        if folder is not None:  # a learned segmentation model beats CAM (or is forced)
+            return self._named_only(
+                request, images, shared, segmentation_regions(self, folder, images)
+            )
+        scale = mm_per_pixel(self)
         label_of = self.label_of(request.classifier.classes)
         if shared is None:
             sam = self.sam() if "sam" in request.cam_config.refine else None
-            found = segment(
-                request.classifier, images, request.cam_config, list(request.classes), sam=sam
-            )
+            found = classify_and_segment(
+                request.classifier,
+                images,
+                request.cam_config,
+                list(request.classes),
+                sam=sam,
+                present=request.decision.present,
+            ).masks
         else:
             found = shared.masks
         out = []
@@ -155,3 +168,19 @@ class CamBrushHandler(ClassifierControl):
                     regions.append(measured_region(self, mask, label, proposal.score, scale))
             out.append(regions)
         return out
+
+    def _named_only(self, request: PassRequest, images, shared, regions: list[list[Region]]):
+        """Keep the regions of the labels the classifier names on each image."""
+        if shared is not None:
+            probs = shared.probabilities
+        else:
+            probs = request.classifier.predict_proba(images, self.settings.predict_batch_size)
+        label_of = self.label_of(request.classifier.classes)
+        named = [
+            {label_of[c] for c in present if c in label_of}
+            for present in request.decision.present(probs)
+        ]
+        return [
+            [r for r in found if r.item["value"]["brushlabels"][0] in labels]
+            for found, labels in zip(regions, named, strict=True)
+        ]

@@ -2,12 +2,18 @@
 
 Tag attributes (env fallback in brackets):
 ``model_name`` [CLASSIFIER_MODEL] — zoo name, directory or hub id;
-``model_score_threshold`` [SCORE_THRESHOLD for multi-label, 0 for single] — minimum probability;
+``model_score_threshold`` — a minimum probability for every class of a multi-label model,
+replacing the per-class thresholds the training round fitted (``auto`` or absent: the fitted
+ones, else SCORE_THRESHOLD);
+``model_exclusive`` [EXCLUSIVE_CLASSES] — choices that never stand beside another ("No defect");
 ``model_skip="true"`` — leave this tag alone;
 ``predicted_values="a,b"`` on a ``<Choice>`` — classifier classes that count as this choice.
 When a CAM ``<BrushLabels>`` reads the same classifier, the probabilities come from its pass
 (:mod:`ml_backend.serving.shared_pass`): one forward for both tags.
 Classes match labels by name, ignoring case, spaces, ``-`` and ``_`` ("Net crack" = net_crack).
+Before the project's first trained version nothing is chosen: a fresh head's outputs are random
+(:meth:`ClassifierControl.serves`), unless ``ZERO_SHOT_MODEL`` names a CLIP model, whose
+zero-shot scores of the choice names (:mod:`model_zoo.zeroshot`) then choose the best choice.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 
 from ml_backend.controls.base import Region, result_item
 from ml_backend.controls.classifier_control import ClassifierControl
+from ml_backend.controls.label_config import label_aliases
 from ml_backend.serving.shared_pass import PassRequest
 from model_zoo.cam.pipeline import Segmentation
 from model_zoo.classifier.model import ImageClassifier
@@ -30,66 +37,80 @@ class ChoicesHandler(ClassifierControl):
         return str(self.option("choice", default="single")).lower() == "multiple"
 
     @property
-    def threshold(self) -> float:
-        default = self.settings.score_threshold if self.multiple else 0.0
-        return self.float_option("model_score_threshold", default=default)
-
-    @property
     def classifier(self) -> ImageClassifier:
         return self.models.classifier(self.model_name, self.labels, multi_label=self.multiple)
 
     @property
     def model_version(self) -> str:
-        return self.classifier.version
+        classifier = self.classifier
+        if not self.serves(classifier) and self.settings.zero_shot_model:
+            return f"zero-shot-{self.models.zero_shot(self.settings.zero_shot_model).version}"
+        return self.version_of(classifier)
+
+    def ready(self) -> bool:
+        return self.serves(self.classifier) or bool(self.settings.zero_shot_model)
 
     def check(self) -> None:
-        self.threshold  # noqa: B018 - validates the attribute
+        self.threshold_override()  # validates the attribute
         self.check_label_mapping(self.classifier.classes)
 
-    def pass_request(self) -> PassRequest:
+    def pass_request(self) -> PassRequest | None:
         """Probabilities only; a mask control on the same classifier may run the pass."""
-        return PassRequest(self.classifier)
+        classifier = self.classifier
+        return PassRequest(classifier) if self.serves(classifier) else None
 
     def predict(self, images, shared: Segmentation | None = None) -> list[list[Region]]:
         classifier = self.classifier
+        if not self.serves(classifier):
+            return self.zero_shot_regions(images)
         if shared is not None:
             probs = shared.probabilities
         else:
             probs = classifier.predict_proba(images, batch_size=self.settings.predict_batch_size)
         return self.choice_regions(probs, classifier)
 
+    def zero_shot_regions(self, images) -> list[list[Region]]:
+        """Before the first trained version: the best choice by CLIP's zero-shot scores of the
+        choice names (their ``predicted_values``), if ``ZERO_SHOT_MODEL`` is set; else nothing."""
+        if not self.settings.zero_shot_model:
+            return [[] for _ in images]
+        model = self.models.zero_shot(self.settings.zero_shot_model)
+        names = [label_aliases(self.control, label)[0] for label in self.labels]
+        probs = model.predict_proba(images, names, batch_size=self.settings.predict_batch_size)
+        return [
+            [self.region({"choices": [self.labels[int(np.argmax(row))]]}, float(np.max(row)))]
+            for row in probs
+        ]
+
     def choice_regions(
         self, probs: np.ndarray, classifier: ImageClassifier, *, keep_best: bool = False
     ) -> list[list[Region]]:
         """The Choices region of each row of class probabilities (``[]``: nothing chosen).
 
-        A choice scores the sum (single-label) or max (multi-label) of the probabilities of its
-        classes. Chosen: the best one (single choice) or every one (``choice="multiple"``) at
-        ``model_score_threshold`` or above. ``keep_best``: a row where none reaches the threshold
-        still gets its best choice (a queue round needs a result for every task).
+        The classes chosen are the decision's (:meth:`ClassifierControl.decision`); a choice
+        scores the sum (single-label) or max (multi-label) of the probabilities of its classes,
+        and a single choice tag keeps the best one. ``keep_best``: a row where nothing is chosen
+        still gets its best learned choice (a queue round needs a result for every task).
         """
         mapping = self.label_map(classifier.classes)
-        labels = list(mapping)
-        if not labels:
+        if not mapping:
             return [[] for _ in range(len(probs))]
+        label_of = {c: label for label, indices in mapping.items() for c in indices}
         combine = np.max if classifier.multi_label else np.sum
-        scores = np.stack([combine(probs[:, mapping[label]], axis=1) for label in labels], axis=1)
-        scores = np.clip(scores, 0.0, 1.0)
-        threshold = self.threshold
         out = []
-        for row in scores:
-            if self.multiple:
-                chosen = [int(i) for i in np.argsort(-row) if row[i] >= threshold]
-            else:
-                best = int(np.argmax(row))
-                chosen = [best] if row[best] >= threshold else []
-            if not chosen and keep_best:
-                chosen = [int(np.argmax(row))]
-            if not chosen:
+        for row, present in zip(
+            probs,
+            self.decision(classifier, own_only=True).present(probs, keep_best=keep_best),
+            strict=True,
+        ):
+            labels = list(dict.fromkeys(label_of[c] for c in present if c in label_of))
+            if not self.multiple:
+                labels = labels[:1]
+            if not labels:
                 out.append([])
                 continue
-            score = float(np.mean(row[chosen]))
-            out.append([self.region({"choices": [labels[i] for i in chosen]}, score)])
+            scores = [float(np.clip(combine(row[mapping[label]]), 0.0, 1.0)) for label in labels]
+            out.append([self.region({"choices": labels}, float(np.mean(scores)))])
         return out
 
 

@@ -5,6 +5,7 @@ retrieve predictions. Used by ``make demo`` and the integration tests; handy in 
 from __future__ import annotations
 
 import logging
+import mimetypes
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -36,21 +37,34 @@ def import_tasks(client: LabelStudio, project_id: int, tasks: Sequence[dict]) ->
     return ids
 
 
+#: files per import request (Django refuses more than DATA_UPLOAD_MAX_NUMBER_FILES = 100)
+UPLOAD_BATCH = 50
+
+
 def upload_images(
     url: str, headers: dict[str, str], project_id: int, paths: Iterable[Path]
 ) -> list[int]:
-    """Upload image files (multipart import): tasks with ``/data/upload/<project>/<file>`` URLs."""
-    # one form field per file: Label Studio reads request.FILES.items(), one file per field name
-    files = [(f"file{i}", (p.name, p.read_bytes(), "image/png")) for i, p in enumerate(paths)]
-    r = requests.post(
-        f"{url.rstrip('/')}/api/projects/{project_id}/import",
-        params={"return_task_ids": "true"},
-        headers=headers,
-        files=files,
-        timeout=120,
-    )
-    r.raise_for_status()
-    return list(r.json().get("task_ids", []))
+    """Upload image files (multipart import, ``UPLOAD_BATCH`` files a request): tasks with
+    ``/data/upload/<project>/<file>`` URLs, in the order of ``paths``."""
+    paths = list(paths)
+    ids: list[int] = []
+    for start in range(0, len(paths), UPLOAD_BATCH):
+        batch = paths[start : start + UPLOAD_BATCH]
+        # one form field per file: Label Studio reads request.FILES.items(), one file per field
+        files = [
+            (f"file{i}", (p.name, p.read_bytes(), mimetypes.guess_type(p.name)[0] or "image/png"))
+            for i, p in enumerate(batch)
+        ]
+        r = requests.post(
+            f"{url.rstrip('/')}/api/projects/{project_id}/import",
+            params={"return_task_ids": "true"},
+            headers=headers,
+            files=files,
+            timeout=120,
+        )
+        r.raise_for_status()
+        ids += list(r.json().get("task_ids", []))
+    return ids
 
 
 def connect_backend(

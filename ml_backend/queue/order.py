@@ -6,12 +6,12 @@ One *queue round* (after a training round, or ``python -m ml_backend reorder --p
 2. rank the unlabeled ones (:mod:`ml_backend.queue.scoring`: cached backbone features, the
    classifier head, ``ACQUISITION_STRATEGY``), each with the classifier's choice as its result,
    or the full pre-label that re-prediction stored for the same model version;
-3. apply the order as the next ``al-<k>`` round, all or nothing (:mod:`ml_backend.queue.rounds`);
+3. apply the order as the next ``queue-order-<k>`` round, all or nothing (:mod:`ml_backend.queue.rounds`);
    older rounds are deleted afterwards by the ``prune-rounds`` job.
 
 How this coexists with ``REPREDICT_AFTER_TRAINING``: re-prediction stores predictions under the
-trained version (``p<project>-v<n>``), the queue round under ``al-<k>``. With
-``project.model_version = al-<k>`` Label Studio shows the al-<k> predictions as pre-labels (they
+trained version (``p<project>-v<n>``), the queue round under ``queue-order-<k>``. With
+``project.model_version = queue-order-<k>`` Label Studio shows the queue-order-<k> predictions as pre-labels (they
 carry the classifier's choice) and no longer calls ``/predict`` live when a task with stored
 predictions opens (protocol §5.3); tasks imported after the round get live predictions (they have
 none stored) and are served after the ranked ones.
@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from ml_backend.labelstudio.retries import with_retries
+from ml_backend.queue.history import load_history, save_history
 from ml_backend.queue.rounds import apply_order
 from ml_backend.queue.scoring import score_tasks
 from ml_backend.training import trainer
@@ -100,8 +101,10 @@ def reorder_project(
         tasks,
         strategy=spec,
         minority=tuple(settings.minority_classes if minority is None else minority),
+        history=load_history(settings.model_dir, str(project)),
     )
     ordered, info = ranking.ordered, ranking.details
+    handed_on = info.pop("history", {})
     if not ordered:
         log.info("project %s: %s", project, info["note"])
         return {"state": "skipped", "reason": info["note"]}
@@ -110,6 +113,7 @@ def reorder_project(
     applied = apply_order(
         client, int(project), ordered, results, settings=settings, prune=not prune_later
     )
+    save_history(settings.model_dir, str(project), handed_on)  # the order is in force now
     if prune_later and applied["stale_versions"]:
         applied["prune_job"] = state.jobs.submit(
             "prune-rounds", str(project), applied["model_version"],

@@ -1,14 +1,14 @@
-"""Applying a queue order in Label Studio as one ``al-<k>`` round, all or nothing.
+"""Applying a queue order in Label Studio as one ``queue-order-<k>`` round, all or nothing.
 
 The recipe (shared/reference/label-studio-protocol.md §5.7): ``sampling="Uncertainty sampling"``
-(+ ``show_collab_predictions``); one prediction per pool task with ``model_version="al-<k>"`` and
+(+ ``show_collab_predictions``); one prediction per pool task with ``model_version="queue-order-<k>"`` and
 ``score = (rank + 1) / (N + 1)`` (Label Studio serves the *lowest* score first; never null) and
 the classifier's choice as its result; check that Label Studio created exactly N; switch
-``project.model_version`` to ``al-<k>``; delete older ``al-*`` versions; point the Data Manager
+``project.model_version`` to ``queue-order-<k>``; delete older ``queue-order-*`` versions; point the Data Manager
 view "Acquisition order" at ``tasks:predictions_score`` ascending.
 
 A round is all or nothing: if Label Studio stores fewer predictions than sent (its bulk import
-drops invalid items silently) or a call fails before the switch, the partial ``al-<k>``
+drops invalid items silently) or a call fails before the switch, the partial ``queue-order-<k>``
 predictions are deleted and the project keeps the previous round's version, so the queue keeps
 its previous order. The switch is one PATCH; old rounds are removed only after it, by the
 ``prune-rounds`` job when the round runs after a training (Label Studio deletes predictions one
@@ -30,7 +30,11 @@ from ml_backend.training import trainer
 
 log = logging.getLogger(__name__)
 
-ROUND_PREFIX = "al-"
+#: the queue rounds' model version: Label Studio shows it on the prediction's tab beside the score
+#: (the task's place in the order, not a confidence), so the name says what it is
+ROUND_PREFIX = "queue-order-"
+#: the prefix rounds had before (their predictions are still recognised, and pruned)
+OLD_ROUND_PREFIXES = ("al-",)
 VIEW_TITLE = "Acquisition order"
 SAMPLING = "Uncertainty sampling"
 #: Label Studio deletes and imports predictions inline; 10 000 of them take minutes on SQLite
@@ -54,7 +58,8 @@ def model_versions(client, project: int) -> dict[str, int]:
 
 
 def round_number(version: str) -> int | None:
-    match = re.fullmatch(rf"{re.escape(ROUND_PREFIX)}(\d+)", str(version or ""))
+    prefixes = "|".join(re.escape(p) for p in (ROUND_PREFIX, *OLD_ROUND_PREFIXES))
+    match = re.fullmatch(rf"(?:{prefixes})(\d+)", str(version or ""))
     return int(match.group(1)) if match else None
 
 
@@ -65,7 +70,7 @@ def delete_version(client, project: int, version: str) -> None:
 
 
 def delete_rounds(client, project: int, keep: str, versions: list[str]) -> list[str]:
-    """Delete the ``al-*`` rounds among ``versions`` older than ``keep`` (never a newer one
+    """Delete the ``queue-order-*`` rounds among ``versions`` older than ``keep`` (never a newer one
     that a later round applied meanwhile); returns those deleted."""
     newest = round_number(keep) or 0
     removed = []
@@ -118,7 +123,7 @@ def ensure_view(client, project: int) -> int:
 class _NextRound:
     """The round about to be applied and what was in force before it."""
 
-    version: str  # al-<k>, one past the highest round Label Studio knows
+    version: str  # queue-order-<k>, one past the highest round Label Studio knows
     previous: str  # the project's model_version before the round ("" when none)
     versions: dict[str, int]  # the project's model versions (prediction counts) before it
 
@@ -224,7 +229,7 @@ def apply_order(
     chunk: int = 2000,
     prune: bool = True,
 ) -> dict[str, Any]:
-    """Apply an order (first = served first) as the next ``al-<k>`` round; all or nothing.
+    """Apply an order (first = served first) as the next ``queue-order-<k>`` round; all or nothing.
 
     ``prune=False`` leaves the older rounds' predictions for :func:`delete_rounds` (a job of
     its own): Label Studio deletes predictions one by one (a ``pre_delete`` signal updates each

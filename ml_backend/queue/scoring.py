@@ -18,10 +18,12 @@ import numpy as np
 import torch
 
 from ml_backend.images.fetcher import ImageFetchError
+from ml_backend.queue.history import context_history, stored_report
 from ml_backend.queue.rounds import QueueRoundFailed
 from ml_backend.training.annotations import build_training_set
-from model_zoo.acquisition import AcquisitionContext, acquisition_order, get_strategy
+from model_zoo.acquisition import AcquisitionContext, get_strategy, rank_pool
 from model_zoo.acquisition.bald import dropout_rate, mc_dropout_probabilities
+from model_zoo.acquisition.base import reads_mc_samples
 from model_zoo.storage.feature_cache import FeatureCache, cached_embeddings
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,10 @@ def _features(state, classifier, tasks: list[dict], image_key: str) -> _Features
 
 def _results(handler, classifier, probs: np.ndarray) -> list[list[dict]]:
     """A Choices result per row (the handler's scoring; the best choice when none reaches the
-    threshold, since every task of the round needs a prediction)."""
+    threshold, since every task of the round needs a prediction). A classifier that was never
+    trained for these labels orders the queue but names nothing: empty results."""
+    if not handler.serves(classifier):
+        return [[] for _ in range(len(probs))]
     if not handler.label_map(classifier.classes):
         raise QueueRoundFailed(
             f"no choice of <Choices name={handler.control.name!r}> matches a class of the model "
@@ -93,9 +98,9 @@ def _results(handler, classifier, probs: np.ndarray) -> list[list[dict]]:
     return [[region.item for region in row] for row in regions]
 
 
-def _mc_probabilities(classifier, pool_x: np.ndarray, strategy_name: str) -> np.ndarray | None:
-    """MC-dropout samples of the head on ``pool_x``, for the BALD strategies only."""
-    if "bald" not in strategy_name:
+def _mc_probabilities(classifier, pool_x: np.ndarray, strategy) -> np.ndarray | None:
+    """MC-dropout samples of the head on ``pool_x``, for the strategies that read BALD only."""
+    if not reads_mc_samples(strategy):
         return None
     return mc_dropout_probabilities(
         classifier.head_logits,
@@ -106,10 +111,39 @@ def _mc_probabilities(classifier, pool_x: np.ndarray, strategy_name: str) -> np.
     )
 
 
+def _context(
+    state, handler, chosen, pool_x, labeled, minority, history
+) -> tuple[AcquisitionContext, Any]:
+    """What ``chosen`` scores from, and the classifier's probabilities on the pool."""
+    settings, classifier = state.settings, handler.classifier
+    probs = classifier.probabilities(classifier.head_logits(torch.as_tensor(pool_x)))
+    ctx = AcquisitionContext(
+        pool_features=pool_x,
+        labeled_features=labeled[0],
+        labeled_labels=labeled[1],
+        probabilities=probs if classifier.head_trained else None,  # untrained head: noise
+        mc_probabilities=_mc_probabilities(classifier, pool_x, chosen),
+        classes=handler.labels,
+        probability_classes=classifier.classes,
+        minority=minority,
+        minority_share=settings.minority_share,
+        batch=settings.acquisition_batch_diversity,
+        history=history,
+    )
+    return ctx, probs
+
+
 def score_tasks(
-    state, handler, tasks: list[dict], *, strategy: str, minority: tuple[str, ...]
+    state,
+    handler,
+    tasks: list[dict],
+    *,
+    strategy: str,
+    minority: tuple[str, ...],
+    history: dict | None = None,
 ) -> Ranking:
-    """Rank the unlabeled tasks of ``tasks`` for ``handler``'s classifier."""
+    """Rank the unlabeled tasks of ``tasks`` for ``handler``'s classifier. ``history``: what the
+    previous round stored (:mod:`ml_backend.queue.history`); the new one is ``details["history"]``."""
     settings = state.settings
     training = build_training_set(tasks, handler.control, handler.image_key)
     labeled_label = {e.task_id: e.labels[0] for e in training.examples}
@@ -127,21 +161,13 @@ def score_tasks(
     pool_x = features[keep_pool]
     lab_x = features[[len(pool) + j for j in keep_lab]] if keep_lab else None
     lab_y = [labeled_label[int(labeled[j]["id"])] for j in keep_lab]
-    x = torch.as_tensor(pool_x)
-    probs = classifier.probabilities(classifier.head_logits(x))
     chosen = get_strategy(strategy)
-    mc = _mc_probabilities(classifier, pool_x, chosen.name)
-    ctx = AcquisitionContext(
-        pool_features=pool_x,
-        labeled_features=lab_x,
-        labeled_labels=lab_y,
-        probabilities=probs if classifier.head_trained else None,  # untrained head: noise
-        mc_probabilities=mc,
-        classes=handler.labels,
-        minority=minority,
-    )
-    scores = chosen.score(ctx)
-    order = acquisition_order(scores, pool_x, batch=settings.acquisition_batch_diversity)
+    ctx, probs = _context(
+        state, handler, chosen, pool_x, (lab_x, lab_y), minority,
+        context_history(history or {}, labeled_label),
+    )  # fmt: skip
+    diversity = settings.acquisition_batch_diversity
+    scores, order = rank_pool(chosen, ctx, diversity=diversity)
     pool_ids = [int(pool[i]["id"]) for i in keep_pool]
     results = _results(handler, classifier, probs)
     ordered = [pool_ids[i] for i in order]
@@ -155,5 +181,6 @@ def score_tasks(
         "labeled": len(lab_y),
         "model_version": classifier.version,
         "top_score": float(scores[order[0]]),
+        "history": stored_report(ctx.report, pool_ids),
     }
     return Ranking(ordered, by_id, details)

@@ -17,6 +17,7 @@ from ml_backend.jobs.runner import redis_status
 from ml_backend.jobs.view import job_list
 from ml_backend.server import jobs_routes, metrics
 from ml_backend.server.errors import disk_message
+from ml_backend.serving.project_state import known_projects, project_status
 from model_zoo.sam.refiner import sam_note
 
 log = logging.getLogger(__name__)
@@ -27,27 +28,29 @@ def _jobs_health(state) -> list[dict]:
     return job_list(state)
 
 
-def _projects(state) -> tuple[dict, dict]:
-    """Each project's live version and mask source, read from the model store."""
+def _projects(state) -> tuple[dict, dict, dict]:
+    """Each project's live version, mask source and state in words (model store, job records)."""
     store = state.models.store
-    live, sources = {}, {}
+    live, sources, states = {}, {}, {}
     for scope in store.scopes():
         project = scope.removeprefix("project-")
         live[project] = store.live_version(scope)
         path = store.live_path(scope)
         if path is not None:
             sources[project] = mask_source_of(store.meta(path))
-    return live, sources
+    for project in known_projects(state.settings, store):
+        states[project] = project_status(state.settings, store, project)
+    return live, sources, states
 
 
 def health_body(state) -> dict:
     settings = state.settings
     errors = [e for e in [state.preload_error] if e] + [e["error"] for e in state.models.errors()]
     try:
-        projects, mask_sources = _projects(state)
+        projects, mask_sources, project_states = _projects(state)
     except OSError as exc:
         log.error("cannot read the model store: %r", exc)
-        projects, mask_sources = {}, {}
+        projects, mask_sources, project_states = {}, {}, {}
         errors.append(f"model store: {disk_message(exc)}")
     return {
         "status": "UP",
@@ -68,6 +71,7 @@ def health_body(state) -> dict:
         "redis": redis_status(settings.redis_url) if settings.redis_url else None,
         "projects": projects,
         "mask_sources": mask_sources,
+        "project_states": project_states,
     }
 
 

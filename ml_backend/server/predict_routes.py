@@ -59,10 +59,11 @@ def register(app: Flask, state) -> None:
             return _interactive(state, tasks, body, context)
         outcome = state.predictor.predict(tasks, fields.label_config(body), project)
         _count(tasks, outcome)
-        return jsonify(
-            {
-                "results": outcome.results,
-                "model_version": outcome.model_version,
-                "errors": outcome.errors,
-            }
-        )
+        body = {
+            "results": outcome.results,
+            "model_version": outcome.model_version,
+            "errors": outcome.errors,
+        }
+        if outcome.note:
+            body["note"] = outcome.note
+        return jsonify(body)

@@ -10,6 +10,7 @@ from flask import Flask, jsonify, request
 from ml_backend.controls.brush_segmentation import mask_source_of
 from ml_backend.server import fields
 from ml_backend.server.errors import BadRequest
+from ml_backend.serving.project_state import project_status
 from ml_backend.serving.versions import make_live, trained_versions
 
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -33,7 +34,10 @@ def register(app: Flask, state) -> None:
         names = [t["version"] for t in trained]
         if not wanted and state.default_version:
             names.insert(0, state.default_version)
-        return jsonify({"versions": names, "details": trained})
+        body = {"versions": names, "details": trained}
+        if wanted:
+            body["state"] = project_status(state.settings, state.models.store, wanted)
+        return jsonify(body)
 
     @app.post("/versions/live")
     def set_live_version():

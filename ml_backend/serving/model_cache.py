@@ -28,10 +28,12 @@ from model_zoo.classifier.model import ImageClassifier, load_classifier
 from model_zoo.clipseg.model import ClipSeg, load_clipseg
 from model_zoo.loading import ModelLoadError
 from model_zoo.segmentation import SegmentationModel, load_segmentation
+from model_zoo.zeroshot import ZeroShotClassifier, load_zero_shot
 
 log = logging.getLogger(__name__)
 
 CLASSIFIER, CLIPSEG, SEGMENTATION = "classifier", "clipseg", "segmentation"
+ZERO_SHOT = "zero-shot"
 
 
 def model_bytes(model: object) -> int:
@@ -127,6 +129,17 @@ class ModelCache:
             )
 
         return self._load_once((CLIPSEG, name), load)
+
+    def zero_shot(self, name: str) -> ZeroShotClassifier:
+        """The CLIP model ``name`` for zero-shot class scores, loaded once per process."""
+
+        def load() -> ZeroShotClassifier:
+            log.info("loading zero-shot CLIP %s", name)
+            return load_zero_shot(
+                name, model_dir=self.settings.model_dir, device=self.settings.device
+            )
+
+        return self._load_once((ZERO_SHOT, name), load)
 
     def segmentation(self, folder: Path) -> SegmentationModel:
         """The segmentation model saved in ``folder`` (a version's), loaded once per process."""

@@ -46,7 +46,11 @@ class ModelPolicy:
             self.model_dir,
             *(Path(os.path.expanduser(d)) for d in settings.allowed_model_dirs),
         ]
-        self.trusted = {settings.classifier_model.strip(), settings.clipseg_model.strip()}
+        self.trusted = {
+            settings.classifier_model.strip(),
+            settings.clipseg_model.strip(),
+            settings.zero_shot_model.strip(),
+        } - {""}
         self.hub = settings.allowed_hub_models
 
     def admit(self, name: str) -> None:

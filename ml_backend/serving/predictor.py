@@ -4,7 +4,9 @@ For each control tag of the label config that a handler serves (``CONTROL_HANDLE
 task images are fetched once (in parallel, each failure confined to its task), handed to the
 handlers in batches, and the regions they return are validated against the parsed config
 before they leave. A task whose image cannot be used gets no prediction (an empty list, which
-Label Studio accepts) and its reason is logged and returned in ``errors``.
+Label Studio accepts) and its reason is logged and returned in ``errors``. Controls that are not
+``ready()`` (a classifier before its project's first trained version) are left out; when none is
+ready every task gets no prediction and ``note`` says why.
 
 Memory is bounded per request: tasks go in groups of ``PREDICT_BATCH_SIZE`` whose encoded bytes
 are fetched first; their images are decoded in parts of at most ``PREDICT_PIXEL_BUDGET`` pixels
@@ -60,6 +62,7 @@ class PredictOutcome:
     errors: list[dict] = field(default_factory=list)
     model_version: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    note: str = ""  # why no task got a prediction (no trained version yet)
 
 
 class Predictor:
@@ -194,6 +197,10 @@ class Predictor:
         started = time.perf_counter()
         interface, handlers = self.handlers(label_config, project)
         version = self.combined_version(handlers)
+        handlers = [h for h in handlers if h.ready()]
+        if not handlers:  # nothing learned yet: no prediction rather than random ones
+            log.info("no prediction for %d task(s): %s", len(tasks), version)
+            return PredictOutcome([[] for _ in tasks], [], version, {"total_s": 0.0}, version)
         keys = list(dict.fromkeys(h.image_key for h in handlers))
         errors: dict[int, str] = dict(prefetched.errors) if prefetched else {}
         urls = self._image_urls(tasks, keys, errors)

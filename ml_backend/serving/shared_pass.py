@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from model_zoo.cam.pipeline import CamConfig, Segmentation, classify_and_segment
+from model_zoo.classifier.decision import ClassDecision
 from model_zoo.classifier.model import ImageClassifier
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class PassRequest:
     classifier: ImageClassifier
     cam_config: CamConfig | None = None  # None: probabilities only (Choices)
     classes: tuple[int, ...] | None = None  # classes to explain (None: all)
+    decision: ClassDecision | None = None  # which of them each image shows (None: threshold)
 
 
 def _run(request: PassRequest, classes, images: Sequence[Image.Image], batch: int):
@@ -37,7 +39,11 @@ def _run(request: PassRequest, classes, images: Sequence[Image.Image], batch: in
     probs, masks = [], []
     for start in range(0, len(images), max(1, batch)):
         part = classify_and_segment(
-            request.classifier, images[start : start + batch], request.cam_config, classes
+            request.classifier,
+            images[start : start + batch],
+            request.cam_config,
+            classes,
+            present=request.decision.present if request.decision is not None else None,
         )
         probs.append(part.probabilities)
         masks.extend(part.masks)
@@ -70,7 +76,12 @@ def run_shared_passes(
         lead = requests[masked[0]][0]
         if "sam" in lead.cam_config.refine:
             continue  # the SAM refinement needs the handler's model: no sharing
-        same = [i for i in masked if requests[i][0].cam_config == lead.cam_config]
+        same = [
+            i
+            for i in masked
+            if requests[i][0].cam_config == lead.cam_config
+            and requests[i][0].decision == lead.decision
+        ]
         classes = sorted({c for i in same for c in (requests[i][0].classes or ())}) or None
         shared = _run(lead, classes, images_for(key), batch)
         for i in same:

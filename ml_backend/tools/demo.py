@@ -6,7 +6,8 @@
    its accuracy on a held-out test split;
 3. starts a local Label Studio 1.23.2 (its own venv, ``.venv-ls``) and the backend (gunicorn);
 4. creates a project with ``label_config/defects.xml``, imports the images (uploaded files and
-   local files), connects the backend and runs "Retrieve Predictions";
+   local files) and, with ``--images DIR`` (``make demo IMAGES=DIR``), your own photos beside
+   them, connects the backend and runs "Retrieve Predictions";
 5. prints the URL and login, and keeps both servers running until Ctrl-C.
 
 Everything lives under ``demo-data/`` (``--data-dir``); a second run reuses the data and model.
@@ -156,8 +157,30 @@ def _create_project(
     )
     uploads = spread(sorted((synth / "images").glob("*/*.png"))[1::2], args.uploads)
     task_ids += upload_images(ls.url, ls.auth_headers(), project, uploads)
+    if args.images:
+        own = user_images(Path(args.images), args.max_images)
+        print(f"    uploading {len(own)} of your images from {args.images}")
+        task_ids += upload_images(ls.url, ls.auth_headers(), project, own)
     connect_backend(client, project, backend.url)
     return DemoProject(client, project, task_ids)
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def user_images(folder: Path, limit: int) -> list[Path]:
+    """The image files under ``folder`` (recursively, sorted), at most ``limit`` spread evenly
+    over them; a folder without images is an error that says what was looked for."""
+    if not folder.is_dir():
+        raise SystemExit(f"--images {folder}: no such folder")
+    found = sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not found:
+        raise SystemExit(
+            f"--images {folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in it"
+        )
+    return spread(found, limit)
 
 
 @dataclass
@@ -251,6 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=400, help="synthetic images to write")
     parser.add_argument("--tasks", type=int, default=60, help="local-file tasks to import")
     parser.add_argument("--uploads", type=int, default=8, help="images to upload as files")
+    parser.add_argument(
+        "--images",
+        default=None,
+        help="a folder of your own photos to import beside the sample tasks (make demo IMAGES=...)",
+    )
+    parser.add_argument(
+        "--max-images", type=int, default=100, help="most of your photos to upload (spread evenly)"
+    )
     parser.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs after the probe")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

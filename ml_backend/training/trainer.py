@@ -1,11 +1,19 @@
 """One training round for a Label Studio project, start to finish.
 
 pull every annotation (SDK, paginated, retried with back-off) → training set for the Choices tag
-the classifier serves → download the images → fine-tune a fresh copy of the project's current
-model (head, then top blocks; hold-out split; early stopping) → write a new version to the model
-store (temporary directory, renamed into place; live pointer switched atomically). The
+the classifier serves → download the images → **the fast version**: a linear head fitted in
+seconds on the frozen backbone's features (scored on the hold-out split, then refitted on every
+label), written to the model store and made live at once → **the full version**, in the same
+background job: the segmentation model on the submitted masks and, from ``FINETUNE_MIN_LABELS``
+labels on, the top blocks fine-tuned, which replaces the fast head only when it scores better on
+the same hold-out split. Each version records which classes it learned and the per-class
+thresholds fitted on the hold-out split (:mod:`model_zoo.classifier.decision`). Every write goes to
+a temporary directory, renamed into place; the live pointer switches atomically. The
 re-prediction of the unlabeled tasks and the queue round follow as jobs of their own
 (:mod:`ml_backend.jobs.followups`).
+
+A round needs two classes with ``TRAIN_MIN_PER_CLASS`` labeled images each; before that it is
+skipped with a message that says how many are missing.
 
 The serving model is never touched: a crash anywhere leaves the previous version live. This
 module runs in a job thread of the web process, or in an ``rq worker`` (:mod:`ml_backend.jobs.worker`).
@@ -34,13 +42,19 @@ from ml_backend.labelstudio.retries import (  # noqa: F401 - re-exported: caller
 )
 from ml_backend.settings import Settings
 from ml_backend.training.annotations import TrainingSet, build_training_set, iter_tasks
+from ml_backend.training.classifier_round import (
+    ClassifierVersion,
+    RoundData,
+    fast_version,
+    full_version,
+)
 from ml_backend.training.segmentation_round import (
     SEGMENTATION_FOLDER,
     AnnotatedImage,
     train_round_segmentation,
 )
 from model_zoo.classifier.model import load_classifier
-from model_zoo.classifier.training import TrainConfig, fine_tune
+from model_zoo.classifier.training import TrainConfig
 from model_zoo.data.dataset import open_image
 from model_zoo.data.synthetic_mix import SyntheticMix, plan_mix
 
@@ -163,13 +177,25 @@ def _read_annotations(state, client, project: str) -> _Annotations:
     )
     training_set = build_training_set(tasks, handler.control, handler.image_key)
     log.info("project %s: %s", project, training_set.summary())
-    distinct = {label for e in training_set.examples for label in e.labels}
-    if len(training_set.examples) < 2 or len(distinct) < 2:
-        raise TrainingSkipped(
-            f"need labeled images of at least two classes; have {len(training_set.examples)} "
-            f"example(s) of {sorted(distinct)}"
-        )
+    shortfall = labels_missing(training_set.summary()["label_counts"], settings.train_min_per_class)
+    if shortfall:
+        raise TrainingSkipped(shortfall)
     return _Annotations(details.label_config, handler, training_set)
+
+
+def labels_missing(label_counts: dict[str, int], minimum: int) -> str | None:
+    """Why a round cannot train yet (None: it can): two classes need ``minimum`` labeled
+    images each. The message counts the labels still missing, for ``/health``."""
+    counts = sorted(label_counts.items(), key=lambda kv: -kv[1])
+    missing = sum(max(0, minimum - n) for _label, n in (counts + [("", 0), ("", 0)])[:2])
+    if missing == 0:
+        return None
+    total = sum(label_counts.values())
+    have = ", ".join(f"{n} {label}" for label, n in counts) or "none yet"
+    return (
+        f"{total} of {total + missing} labels for the first round: it needs {minimum} labeled "
+        f"images of each of two classes ({have})"
+    )
 
 
 def _download(state, labels: list[str], training_set: TrainingSet) -> _Downloaded:
@@ -186,8 +212,13 @@ def _download(state, labels: list[str], training_set: TrainingSet) -> _Downloade
         else:
             targets = [index[label] for label in example.labels]
             examples.append(LabeledExample(got, targets, example.task_id))
-    if len({e.targets[0] for e in examples}) < 2:
-        raise TrainingSkipped(f"after download failures ({failed}) fewer than two classes remain")
+    counts: dict[str, int] = {}
+    for example in examples:
+        for target in example.targets:
+            counts[labels[target]] = counts.get(labels[target], 0) + 1
+    shortfall = labels_missing(counts, state.settings.train_min_per_class)
+    if shortfall:
+        raise TrainingSkipped(f"{failed} image(s) could not be downloaded; {shortfall}")
     return _Downloaded(examples, failed)
 
 
@@ -222,32 +253,45 @@ def _training_data(
     return _TrainingData(train, val, mix)
 
 
-def _fine_tune(settings: Settings, classifier, data: _TrainingData, multi: bool, report):
-    """Fine-tune ``classifier`` in place, reporting each epoch; returns the TrainResult."""
-    report(
-        stage=f"fine-tuning on {len(data.train)} images ({len(data.val)} held out)", progress=0.2
+def _round_data(data: _TrainingData, labels: list[str], multi: bool) -> RoundData:
+    return RoundData(
+        [(e.image, e.target(multi)) for e in data.train],
+        [(e.image, e.target(multi)) for e in data.val],
+        labels,
+        multi,
     )
+
+
+def _full_config(settings: Settings) -> TrainConfig:
+    return TrainConfig(
+        epochs=settings.train_epochs,
+        train_blocks=settings.train_blocks,
+        input_size=settings.train_input_size or None,
+        progress=False,
+    )
+
+
+def _full_classifier(settings, make, data: RoundData, fast: ClassifierVersion, report):
+    """The fine-tuned version when there are enough labels and it beats ``fast`` (else None),
+    and what the round says about it."""
+    if len(data.train) + len(data.val) < settings.finetune_min_labels:
+        return None, (
+            f"fast head only: fine-tuning starts at {settings.finetune_min_labels} labeled "
+            "images (FINETUNE_MIN_LABELS)"
+        )
     epochs = settings.train_epochs
+    report(
+        stage=f"fine-tuning on {len(data.train)} images ({len(data.val)} held out)", progress=0.4
+    )
 
     def on_epoch(record):
         report(
             stage=f"epoch {record['epoch']}/{epochs}",
-            progress=0.2 + 0.6 * record["epoch"] / epochs,
+            progress=0.4 + 0.4 * record["epoch"] / epochs,
             last_epoch=record,
         )
 
-    return fine_tune(
-        classifier,
-        [(e.image, e.target(multi)) for e in data.train],
-        [(e.image, e.target(multi)) for e in data.val],
-        TrainConfig(
-            epochs=epochs,
-            train_blocks=settings.train_blocks,
-            input_size=settings.train_input_size or None,
-            progress=False,
-        ),
-        on_epoch=on_epoch,
-    )
+    return full_version(make, data, _full_config(settings), fast, on_epoch=on_epoch)
 
 
 def _store_version(state, project: str, classifier, segmentation, meta: dict) -> _StoredVersion:
@@ -267,60 +311,101 @@ def _store_version(state, project: str, classifier, segmentation, meta: dict) ->
     return _StoredVersion(version, parent)
 
 
-def train_project(
-    state, project: str, *, progress: Callable[..., None] | None = None
-) -> dict[str, Any]:
-    """Train a new version for ``project``; returns a summary (version, metrics, counts)."""
-    settings: Settings = state.settings
-    report = progress or (lambda **_: None)
-    client = ls_client(settings)
-    started = time.perf_counter()
+def _version_meta(round_: _Round, version: ClassifierVersion, seg_record: dict) -> dict:
+    return {
+        "base_model": version.classifier.meta.get("base_model", round_.base),
+        "project": round_.project,
+        "control": round_.handler.control.name,
+        "label_count": len(round_.examples),
+        "labels": round_.handler.labels,
+        "training_set": round_.training_summary,
+        **round_.data.mix.summary(),
+        "trained_at": datetime.now(timezone.utc).isoformat(),
+        **version.meta(),
+        "segmentation": seg_record,
+    }
 
+
+@dataclass
+class _Round:
+    """What every step of one round reads."""
+
+    project: str
+    handler: ChoicesHandler
+    base: str
+    examples: list[LabeledExample]
+    data: _TrainingData
+    training_summary: dict
+
+
+def _prepare_round(state, client, project: str, report) -> tuple[_Round, _Annotations, bool]:
+    settings: Settings = state.settings
     report(stage="reading the project", progress=0.02)
     annotations = _read_annotations(state, client, project)
     handler, training_set = annotations.handler, annotations.training_set
     report(stage=f"downloading {len(training_set.examples)} images", progress=0.1)
-    labels = handler.labels
-    downloaded = _download(state, labels, training_set)
+    downloaded = _download(state, handler.labels, training_set)
     examples = downloaded.examples
     multi = handler.multiple and any(len(e.targets) > 1 for e in examples)
-    base = handler.model_name  # the live version if there is one, else the configured model
-    classifier = _round_classifier(settings, handler, base, multi)
-    data = _training_data(settings, labels, examples)
-    result = _fine_tune(settings, classifier, data, multi, report)
+    summary = {**training_set.summary(), "download_failures": downloaded.failed}
+    round_ = _Round(
+        project,
+        handler,
+        handler.model_name,  # the live version if there is one, else the configured model
+        examples,
+        _training_data(settings, handler.labels, examples),
+        summary,
+    )
+    return round_, annotations, multi
 
+
+def train_project(
+    state, project: str, *, progress: Callable[..., None] | None = None
+) -> dict[str, Any]:
+    """Train the fast version of ``project`` (live within seconds), then the full one when it
+    pays; returns a summary (versions, metrics, counts)."""
+    settings: Settings = state.settings
+    report = progress or (lambda **_: None)
+    started = time.perf_counter()
+    round_, annotations, multi = _prepare_round(state, ls_client(settings), project, report)
+    data = _round_data(round_.data, round_.handler.labels, multi)
+
+    def make():
+        return _round_classifier(settings, round_.handler, round_.base, multi)
+
+    report(stage=f"fitting the fast head on {len(round_.examples)} labeled images", progress=0.2)
+    fast = fast_version(make, data, settings.train_input_size or None)
+    pending = {"status": "pending", "reason": "the segmentation step follows in this round"}
+    first = _store_version(
+        state, project, fast.classifier, None, _version_meta(round_, fast, pending)
+    )
+    report(stage=f"{first.version} (fast head) is live", progress=0.3, live_version=first.version)
+    full, why = _full_classifier(settings, make, data, fast, report)
+    chosen = full or fast
     report(stage="training the segmentation model on the submitted masks", progress=0.8)
     segmentation, seg_record = _segmentation_step(
-        state, annotations.label_config, project, classifier, examples, training_set
-    )
-    report(stage="saving the new version", progress=0.85)
-    meta = {
-        "base_model": classifier.meta.get("base_model", base),
-        "project": project,
-        "control": handler.control.name,
-        "label_count": len(examples),
-        "labels": labels,
-        "metrics": result.metrics,
-        "history": result.history,
-        "training_set": {**training_set.summary(), "download_failures": downloaded.failed},
-        **data.mix.summary(),
-        "trained_at": datetime.now(timezone.utc).isoformat(),
-        "train_seconds": round(result.seconds, 2),
-        "segmentation": seg_record,
-    }
-    stored = _store_version(state, project, classifier, segmentation, meta)
+        state, annotations.label_config, project, chosen.classifier, round_.examples,
+        annotations.training_set,
+    )  # fmt: skip
+    stored = first
+    if full is not None or segmentation is not None:
+        report(stage="saving the full version", progress=0.85)
+        stored = _store_version(
+            state, project, chosen.classifier, segmentation,
+            _version_meta(round_, chosen, seg_record),
+        )  # fmt: skip
     log.info(
-        "project %s: new live version %s (parent %s), hold-out accuracy %s",
-        project,
-        stored.version,
-        stored.parent,
-        result.metrics.get("accuracy"),
-    )
+        "project %s: live version %s (%s), hold-out accuracy %s",
+        project, stored.version, chosen.stage, chosen.metrics.get("accuracy"),
+    )  # fmt: skip
     return {
         "version": stored.version,
         "parent": stored.parent,
-        "metrics": {k: v for k, v in result.metrics.items() if k != "per_class"},
-        "examples": len(examples),
+        "fast_version": first.version,
+        "stage": chosen.stage,
+        "fine_tune": why,
+        "metrics": {k: v for k, v in chosen.metrics.items() if k != "per_class"},
+        "examples": len(round_.examples),
         "segmentation": {k: v for k, v in seg_record.items() if k != "mask_problems"},
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -15,11 +15,13 @@ from model_zoo.acquisition.combine import Combined
 from model_zoo.acquisition.coreset import CoreSet
 from model_zoo.acquisition.dal import Dal
 from model_zoo.acquisition.discriminator import Discriminator
-from model_zoo.acquisition.diversity import acquisition_order, diverse_top_k
+from model_zoo.acquisition.diversity import acquisition_order, diverse_top_k, rank_pool
 from model_zoo.acquisition.entropy import Entropy
 from model_zoo.acquisition.least_confidence import LeastConfidence
 from model_zoo.acquisition.margin import Margin
 from model_zoo.acquisition.random import RandomStrategy
+from model_zoo.acquisition.split import MinoritySplit
+from model_zoo.acquisition.typiclust import TypiClust
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "discriminator": Discriminator,
@@ -30,6 +32,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "bald": Bald,
     "coreset": CoreSet,
     "dal": Dal,
+    "typiclust": TypiClust,
+    "minority-split": MinoritySplit,
 }
 
 #: named combinations
@@ -65,4 +69,5 @@ __all__ = [
     "acquisition_order",
     "diverse_top_k",
     "get_strategy",
+    "rank_pool",
 ]

@@ -32,7 +32,13 @@ class AcquisitionContext:
     ``probabilities``: (N, C) class probabilities of the current model on the pool (optional).
     ``mc_probabilities``: (T, N, C) probabilities under T MC-dropout passes (optional, for BALD).
     ``classes``: the class names the project knows (label config choices); ``minority``: the
-    configured minority classes (empty: the rarest labeled classes are used).
+    configured minority classes (empty: every class whose estimated share of the project is
+    below ``minority_share``, else the rarest labeled classes); ``probability_classes``: the class
+    of each column of ``probabilities`` (empty: ``classes``).
+    ``batch``: how many of the first positions the caller will label before the next round (0:
+    unknown); ``history``: what the previous round's :attr:`report` said, with the labels its
+    picks got since (see :mod:`model_zoo.acquisition.split`); ``report``: what a strategy wants
+    the next round to know (filled while scoring).
     ``notes`` collects human-readable messages about fallbacks taken while scoring.
     """
 
@@ -43,7 +49,12 @@ class AcquisitionContext:
     mc_probabilities: np.ndarray | None = None
     classes: Sequence[str] = ()
     minority: Sequence[str] = ()
+    minority_share: float = 0.0
+    probability_classes: Sequence[str] = ()
     seed: int = 0
+    batch: int = 0
+    history: dict = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -76,6 +87,24 @@ class AcquisitionContext:
     def label_counts(self) -> Counter:
         return Counter(self.labeled_labels)
 
+    def class_shares(self) -> dict[str, float]:
+        """Each known class's estimated share of the project (labeled and pool together): labeled
+        rows count by their label, pool rows by the model's probabilities where a column has the
+        class's name. Labeled shares alone would drift as acquisition favours a class."""
+        counts = {c: float(n) for c, n in self.label_counts().items()}
+        for c in self.classes:
+            counts.setdefault(str(c), 0.0)
+        total = float(self.n_labeled)
+        columns = list(self.probability_classes or self.classes)
+        if self.probabilities is not None and len(columns) == self.probabilities.shape[-1]:
+            mass = np.asarray(self.probabilities, dtype=np.float64).sum(axis=0)
+            mass = mass / max(mass.sum(), 1e-12) * self.n_pool
+            for name, m in zip(columns, mass, strict=True):
+                if str(name) in counts:  # a model class that is no choice: not a class here
+                    counts[str(name)] += float(m)
+            total += self.n_pool
+        return {c: n / total for c, n in counts.items()} if total else {}
+
     def note(self, message: str) -> None:
         """Record (and log) a fallback or warning the user should see."""
         log.warning("acquisition: %s", message)
@@ -89,6 +118,9 @@ class Strategy:
     """Base class: ``score(context)`` -> (N,) float array, higher = label sooner."""
 
     name = "base"
+    #: True: the scores already are a complete order with its own batch diversity (callers do
+    #: not re-diversify the first positions; see :func:`~model_zoo.acquisition.diversity.rank_pool`)
+    ordered = False
     #: context fields the strategy reads ("probabilities", "mc_probabilities", "labeled")
     needs: frozenset[str] = frozenset()
 
@@ -126,6 +158,12 @@ class Strategy:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def reads_mc_samples(strategy: Strategy) -> bool:
+    """Whether ``strategy`` reads MC-dropout samples (BALD alone, combined or inside a split):
+    callers compute them only then (T head passes over the pool)."""
+    return "bald" in strategy.name or getattr(strategy, "other", "") == "bald"
 
 
 def entropy(probs: np.ndarray, axis: int = -1) -> np.ndarray:

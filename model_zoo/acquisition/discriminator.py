@@ -55,6 +55,8 @@ def resolve_minority(ctx: AcquisitionContext) -> list[str]:
                 f"minority class(es) {unknown} are not classes of this project "
                 f"({', '.join(known) or 'none known'}); ignored"
             )
+    if not chosen and ctx.minority_share > 0 and len(counts) >= 2:
+        chosen = rare_classes(ctx)
     if not chosen and len(counts) >= 2:
         fewest = min(counts.values())
         chosen = sorted(c for c, n in counts.items() if n == fewest)
@@ -63,6 +65,21 @@ def resolve_minority(ctx: AcquisitionContext) -> list[str]:
             ctx.note(f"discriminator: {message}, since no configured minority class is known")
         else:
             log.info("discriminator: %s", message)
+    return chosen
+
+
+def rare_classes(ctx: AcquisitionContext) -> list[str]:
+    """The classes whose estimated share of the project (:meth:`AcquisitionContext.class_shares`)
+    is below ``ctx.minority_share``, rarest first; never every class."""
+    shares = ctx.class_shares()
+    rare = sorted((s, c) for c, s in shares.items() if s < ctx.minority_share)
+    if len(rare) >= len(shares):
+        rare = rare[:-1]  # the commonest stays majority
+    chosen = [c for _, c in rare]
+    if chosen:
+        log.info(
+            "minority = classes under %.0f %% of the project: %s", 100 * ctx.minority_share, chosen
+        )
     return chosen
 
 
@@ -95,13 +112,22 @@ class Discriminator(Strategy):
                 why = "every labeled sample is minority (no majority labels yet)"
             ctx.note(f"discriminator: {why}; ranking by {other.name} this round")
             return other.score(ctx)
-        base = make_pipeline(
-            StandardScaler(),
-            LogisticRegression(class_weight="balanced", max_iter=1000, C=0.5),
-        )
-        if min(positives, negatives) >= self.min_per_side_to_calibrate:
-            model = CalibratedClassifierCV(base, method="sigmoid", cv=3)
-        else:
-            model = base
-        model.fit(ctx.labeled_features, y.astype(int))
-        return model.predict_proba(ctx.pool_features)[:, 1]
+        return one_vs_rest_probability(ctx, y, self.min_per_side_to_calibrate)
+
+
+def one_vs_rest_probability(
+    ctx: AcquisitionContext, target: np.ndarray, min_per_side_to_calibrate: int = 6
+) -> np.ndarray:
+    """P(target) of every pool row: a class-balanced logistic regression on the standardised
+    features of the labeled rows (``target``: one bool per labeled row, both sides present),
+    sigmoid-calibrated (3-fold) once both sides have ``min_per_side_to_calibrate`` rows."""
+    base = make_pipeline(
+        StandardScaler(),
+        LogisticRegression(class_weight="balanced", max_iter=1000, C=0.5),
+    )
+    if min(int(target.sum()), int((~target).sum())) >= min_per_side_to_calibrate:
+        model = CalibratedClassifierCV(base, method="sigmoid", cv=3)
+    else:
+        model = base
+    model.fit(ctx.labeled_features, target.astype(int))
+    return model.predict_proba(ctx.pool_features)[:, 1]

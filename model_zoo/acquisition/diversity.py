@@ -53,3 +53,11 @@ def acquisition_order(
     taken = np.zeros(len(scores), dtype=bool)
     taken[head] = True
     return np.concatenate([np.asarray(head, dtype=np.int64), by_score[~taken[by_score]]])
+
+
+def rank_pool(strategy, ctx, *, diversity: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, order) of ``strategy`` on ``ctx``: the order is made diverse over its first
+    ``diversity`` positions, unless the strategy orders its batch itself (``strategy.ordered``)."""
+    scores = strategy.score(ctx)
+    batch = 0 if getattr(strategy, "ordered", False) else diversity
+    return scores, acquisition_order(scores, ctx.pool_features, batch=batch, seed=seed)

@@ -14,7 +14,7 @@ The defaults (:class:`CamConfig`) were chosen with ``python -m model_zoo eval-ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,15 +94,18 @@ class Segmentation:
     masks: list[list[ClassMasks]]
 
 
-def _chooser(classifier, config, allowed, flat, forced):
+def _chooser(classifier, config, allowed, flat, forced, present):
     def choose(logits):
         probs = classifier.probabilities(logits)
+        named = present(probs) if present is not None and forced is None else None
         pairs = []
         for i, row in enumerate(probs):
             if flat[i]:  # no spatial evidence: any map structure would be an artefact
                 continue
             if forced is not None:
                 chosen = [c for c in forced[i] if c in allowed]
+            elif named is not None:
+                chosen = [c for c in named[i] if c in allowed]
             else:
                 order = np.argsort(-row)
                 chosen = [c for c in order if c in allowed and row[c] >= config.score_threshold]
@@ -137,12 +140,16 @@ def classify_and_segment(
     sam=None,
     keep_cams: bool = False,
     forced: Sequence[Sequence[int]] | None = None,
+    present: Callable[[np.ndarray], list[list[int]]] | None = None,
 ) -> Segmentation:
     """Probabilities of every image and the proposals of its classes at ``score_threshold`` or
     above (among ``classes``; all when None), from one forward pass.
 
-    ``forced``: per image, class indices to segment whatever their probability (evaluation with
-    known labels). ``sam``: a :class:`model_zoo.sam.SamRefiner`, for the ``sam`` refinement.
+    ``present``: probabilities -> the classes each image shows (the served rule,
+    :meth:`model_zoo.classifier.decision.ClassDecision.present`), instead of
+    ``score_threshold``. ``forced``: per image, class indices to segment whatever their
+    probability (evaluation with known labels). ``sam``: a :class:`model_zoo.sam.SamRefiner`,
+    for the ``sam`` refinement.
     """
     if not images:
         return Segmentation(np.zeros((0, len(classifier.classes)), dtype=np.float32), [])
@@ -152,7 +159,7 @@ def classify_and_segment(
     allowed = set(range(len(classifier.classes))) if classes is None else set(classes)
     pixel_values = cam_input(classifier, images, config.input_size or None)
     flat = is_uniform(pixel_values)
-    choose = _chooser(classifier, config, allowed, flat, forced)
+    choose = _chooser(classifier, config, allowed, flat, forced, present)
     result = forward_with_cams(classifier, pixel_values, choose, config.method, config.layers)
     probs = classifier.probabilities(result.logits)
     maps = result.maps

@@ -1,9 +1,13 @@
 """The classifier's head trained on cached backbone features (the backbone frozen).
 
-This is the part of the backend's classifier that ``TRAIN_BLOCKS=head`` trains, on the same
-pooled features (:meth:`ImageClassifier.embed`) the queue round scores. ``simulate-al`` uses it
-so that its figures measure the production path: the same head module, the same probabilities
-(softmax or sigmoid) and the same MC dropout of :mod:`model_zoo.acquisition.bald`.
+This is the part of the backend's classifier that a round's fast version trains (the linear
+probe of :func:`model_zoo.classifier.training.probe_head`), on the same pooled features
+(:meth:`ImageClassifier.embed`) the queue round scores. ``simulate-al`` uses it so that its
+figures measure the production path: the same head module, the same probabilities (softmax or
+sigmoid) and the same MC dropout of :mod:`model_zoo.acquisition.bald`; :func:`fit_head` fits it
+with the probe's recipe (class-weighted loss, AdamW, warm-up and cosine, ``probe_steps`` full
+batch steps), on the cached features of the images as they are (the backend adds
+``probe_views`` augmented copies).
 """
 
 from __future__ import annotations
@@ -17,15 +21,8 @@ from torch import nn
 
 from model_zoo.acquisition.bald import DEFAULT_DROPOUT, dropout_rate, mc_dropout_probabilities
 from model_zoo.classifier.parts import head_module
-
-
-@dataclass(frozen=True)
-class HeadTraining:
-    """Full-batch AdamW on the features (they fit in memory; a few hundred steps converge)."""
-
-    epochs: int = 200
-    lr: float = 1e-2
-    weight_decay: float = 1e-4
+from model_zoo.classifier.training import TrainConfig, warmup_cosine
+from model_zoo.classifier.training import _loss as class_weighted_loss
 
 
 @dataclass
@@ -79,9 +76,12 @@ def fit_head(
     labels: np.ndarray,
     *,
     seed: int = 0,
-    training: HeadTraining = HeadTraining(),
+    config: TrainConfig | None = None,
 ) -> FeatureHead:
-    """A copy of ``template`` trained on ``features`` -> ``labels`` (class indices)."""
+    """A copy of ``template`` fitted as the backend's linear probe fits a round's fast version:
+    the class-weighted loss of :mod:`model_zoo.classifier.training`, AdamW at ``5 x lr``, warm-up
+    and cosine over ``probe_steps`` full-batch steps."""
+    config = config or TrainConfig(epochs=0)
     head = copy.deepcopy(template)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -89,20 +89,24 @@ def fit_head(
             if hasattr(layer, "reset_parameters"):
                 layer.reset_parameters()
         x = torch.as_tensor(np.asarray(features, dtype=np.float32))
+        n_classes = _out_features(head.module, x)
         y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        optimizer = torch.optim.AdamW(
-            head.module.parameters(), lr=training.lr, weight_decay=training.weight_decay
-        )
+        targets = nn.functional.one_hot(y, n_classes).float() if head.multi_label else y
+        loss_fn = class_weighted_loss(targets, n_classes, head.multi_label, "cpu")
+        params = list(head.module.parameters())
+        optimizer = torch.optim.AdamW(params, lr=config.lr * 5, weight_decay=config.weight_decay)
+        schedule = warmup_cosine(optimizer, config.probe_steps, config.warmup)
         head.module.train()
-        for _ in range(training.epochs):
-            optimizer.zero_grad()
-            logits = head.module(x)
-            if head.multi_label:
-                target = nn.functional.one_hot(y, logits.shape[1]).float()
-                loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
-            else:
-                loss = nn.functional.cross_entropy(logits, y)
+        for _ in range(config.probe_steps):
+            loss = loss_fn(head.module(x), targets)
+            optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.step()
         head.module.eval()
     return head
+
+
+def _out_features(module: nn.Module, x: torch.Tensor) -> int:
+    with torch.no_grad():
+        return int(module.eval()(x[:1]).shape[-1])

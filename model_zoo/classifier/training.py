@@ -47,7 +47,7 @@ class TrainConfig:
     the probe and trains everything at ``lr``.
     """
 
-    epochs: int = 5
+    epochs: int = 5  # 0: the linear probe alone (seconds; the backend's fast path)
     train_blocks: str = "auto"  # "head", "all", "auto" or a number of top blocks
     batch_size: int = 32
     lr: float = 2e-3  # the probe's head, and random backbones
@@ -343,6 +343,8 @@ def fine_tune(
         record = {"epoch": 0, "train_loss": float("nan")}
         best.update(classifier, _score(classifier, data, record), 0)
         history.append(record)
+        if config.epochs <= 0:  # the probe alone: the backend's fast first version
+            return _finish(classifier, data, best, history, started, len(train), len(val))
     phase = _Phase.start(model, config.train_blocks, random_backbone, config, epochs * steps)
     progress = _progress_bar(config, epochs * steps)
     tick = progress.update if progress is not None else (lambda *_: None)

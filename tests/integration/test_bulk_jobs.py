@@ -32,7 +32,8 @@ from tests.integration.proxy import Switchable
 
 CONFIG = (
     '<View><Image name="image" value="$image"/><Choices name="defect" toName="image">'
-    '<Choice value="Red"/><Choice value="Blue"/></Choices></View>'
+    '<Choice value="Red" predicted_values="rust"/><Choice value="Blue" predicted_values="algae"/>'
+    "</Choices></View>"
 )
 TASKS = 300
 
@@ -71,7 +72,7 @@ def _env(label_studio, token, tmp_path, **extra) -> dict[str, str]:
         "LABEL_STUDIO_URL": label_studio.url,
         "LABEL_STUDIO_API_KEY": token,
         "MODEL_DIR": str(tmp_path / "models"),
-        "CLASSIFIER_MODEL": "tiny-vit",
+        "CLASSIFIER_MODEL": extra.pop("model"),  # a trained tiny-vit: throughput, not quality
         "PRELABEL_CHUNK_SIZE": "20",
         "LS_RETRY_SECONDS": "1",
         "QUEUE_ORDERING": "false",
@@ -86,10 +87,12 @@ def _per_task(client, project: int, version: str) -> Counter:
 
 
 def test_prelabel_in_threads_is_idempotent_and_skips_broken_tasks(
-    tmp_path, label_studio, legacy_token, local_files_root
+    tmp_path, label_studio, legacy_token, local_files_root, trained_tiny
 ):
     client, project = _project(label_studio, legacy_token, local_files_root, "bulk-threads", 2)
-    state = BackendState(Settings.from_env(_env(label_studio, legacy_token, tmp_path)))
+    state = BackendState(
+        Settings.from_env(_env(label_studio, legacy_token, tmp_path, model=trained_tiny))
+    )
     runner = PrelabelRunner(state)
     started = runner.start(project, "unlabeled")
     summary = runner.wait(started["id"], timeout=300)
@@ -125,10 +128,10 @@ def _running_chunk_of(runner, job_id: str, pid: int, timeout: float) -> dict:
 
 
 def test_two_rq_workers_one_killed_mid_chunk(
-    tmp_path, label_studio, legacy_token, local_files_root, redis_server, isolated_env
+    tmp_path, label_studio, legacy_token, local_files_root, redis_server, isolated_env, trained_tiny
 ):
     client, project = _project(label_studio, legacy_token, local_files_root, "bulk-rq")
-    env = _env(label_studio, legacy_token, tmp_path, REDIS_URL=redis_server.url,
+    env = _env(label_studio, legacy_token, tmp_path, model=trained_tiny, REDIS_URL=redis_server.url,
                TRAIN_EPOCHS="2", OMP_NUM_THREADS="1",
                PRELABEL_CHUNK_TIMEOUT="600", JOB_HEARTBEAT_SECONDS="2")  # fmt: skip
     state = BackendState(Settings.from_env(env))
@@ -169,14 +172,14 @@ def test_two_rq_workers_one_killed_mid_chunk(
 
 
 def test_label_studio_down_mid_job_backs_off_resumes_and_duplicates_nothing(
-    tmp_path, label_studio, legacy_token, local_files_root
+    tmp_path, label_studio, legacy_token, local_files_root, trained_tiny
 ):
     """Label Studio becomes unreachable (connections refused, open ones cut) after a few chunks
     and is back 5 s later: the job backs off, resumes on its own, and no task gets a second
     prediction of the version."""
     client, project = _project(label_studio, legacy_token, local_files_root, "bulk-outage")
     proxy = Switchable(label_studio.port).up()
-    env = _env(label_studio, legacy_token, tmp_path, LABEL_STUDIO_URL=proxy.url,
+    env = _env(label_studio, legacy_token, tmp_path, model=trained_tiny, LABEL_STUDIO_URL=proxy.url,
                LS_RETRIES="4", LS_RETRY_SECONDS="1", PRELABEL_CHUNK_SIZE="10")  # fmt: skip
     state = BackendState(Settings.from_env(env))
     runner = PrelabelRunner(state)

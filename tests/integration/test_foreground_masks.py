@@ -53,9 +53,15 @@ def images(tmp_path_factory, local_files_root):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, isolated_env, label_studio, legacy_token):
+def server(tmp_path_factory, isolated_env, label_studio, legacy_token, trained_lite0):
+    """CLIPSeg (zero-shot: serves from the start) beside a trained defect classifier."""
     srv = start_backend(
-        tmp_path_factory, isolated_env, label_studio, legacy_token, CLIPSEG_MODEL="tiny-clipseg"
+        tmp_path_factory,
+        isolated_env,
+        label_studio,
+        legacy_token,
+        CLIPSEG_MODEL="tiny-clipseg",
+        CLASSIFIER_MODEL=trained_lite0,
     )
     yield srv
     srv.stop()

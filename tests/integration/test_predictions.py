@@ -54,10 +54,20 @@ def token_kind(request):
 
 @pytest.fixture(scope="module")
 def backend(
-    token_kind, tmp_path_factory, isolated_env, label_studio, legacy_token, personal_access_token
+    token_kind,
+    tmp_path_factory,
+    isolated_env,
+    label_studio,
+    legacy_token,
+    personal_access_token,
+    trained_lite0,
 ):
+    """The backend serving the default efficientnet-lite0 with a trained head (an untrained
+    one pre-labels nothing: tests/integration/test_first_hour.py)."""
     token = legacy_token if token_kind == "legacy_token" else personal_access_token
-    server = start_backend(tmp_path_factory, isolated_env, label_studio, token)
+    server = start_backend(
+        tmp_path_factory, isolated_env, label_studio, token, CLASSIFIER_MODEL=trained_lite0
+    )
     yield server
     server.stop()
 
@@ -131,10 +141,16 @@ def test_setup_version_is_what_label_studio_stored(project, backend):
 
 
 def test_wrong_token_is_reported_and_server_stays_up(
-    tmp_path_factory, isolated_env, label_studio, legacy_token, image_files
+    tmp_path_factory, isolated_env, label_studio, legacy_token, image_files, trained_lite0
 ):
     """With a refused token, uploaded images cannot be read: a clear reason, no crash."""
-    backend = start_backend(tmp_path_factory, isolated_env, label_studio, "not-a-valid-token")
+    backend = start_backend(
+        tmp_path_factory,
+        isolated_env,
+        label_studio,
+        "not-a-valid-token",
+        CLASSIFIER_MODEL=trained_lite0,
+    )
     try:
         client = client_for(label_studio.url, legacy_token)
         project_id = create_project(client, "wrong token", DEFECTS_XML)
@@ -153,13 +169,14 @@ def test_wrong_token_is_reported_and_server_stays_up(
 
 
 def test_basic_auth_between_label_studio_and_backend(
-    tmp_path_factory, isolated_env, label_studio, legacy_token, image_files
+    tmp_path_factory, isolated_env, label_studio, legacy_token, image_files, trained_lite0
 ):
     backend = start_backend(
         tmp_path_factory,
         isolated_env,
         label_studio,
         legacy_token,
+        CLASSIFIER_MODEL=trained_lite0,
         BASIC_AUTH_USER="ls",
         BASIC_AUTH_PASS="pw-123",
     )

@@ -59,3 +59,14 @@ def crack_model(tmp_path_factory):
     with torch.no_grad():
         model.model.classifier.bias.copy_(torch.tensor([6.0, -6.0, -6.0]))
     return str(model.save(tmp_path_factory.mktemp("m") / "crack", version="crack-1"))
+
+
+@pytest.fixture(scope="module")
+def trained_app(tmp_path_factory, trained_tiny):
+    settings = make_settings(tmp_path_factory.mktemp("app"), CLASSIFIER_MODEL=trained_tiny)
+    return create_app(settings)
+
+
+@pytest.fixture
+def trained_client(trained_app):
+    return trained_app.test_client()

@@ -9,7 +9,9 @@ def test_check_prints_health_with_the_default_pretrained_backbone(monkeypatch, t
     monkeypatch.setenv("DEVICE", "cpu")
     assert main(["check"]) == 0
     health = json.loads(capsys.readouterr().out)
-    assert health["status"] == "UP" and health["model_version"].startswith("efficientnet-lite0-")
+    assert health["status"] == "UP" and health["model_version"].startswith("no trained version")
+    (loaded,) = health["models"]
+    assert loaded["version"].startswith("efficientnet-lite0-") and not loaded["head_trained"]
     assert (tmp_path / "zoo" / "efficientnet-lite0" / "model.safetensors").is_file()
 
 

@@ -65,16 +65,32 @@ def test_masks_at_original_size_with_mapped_labels(tmp_path, crack_model):
             assert not interface.validate_region(item, return_errors=True)
 
 
-def test_defects_config_loads_one_classifier_and_never_masks_no_defect(tmp_path):
+def test_an_untrained_classifier_draws_nothing(tmp_path):
     p = predictor(tmp_path, SCORE_THRESHOLD="0.0", CAM_MIN_AREA="0")
+    _, handlers = p.handlers(DEFECTS_XML)
+    brush = next(h for h in handlers if isinstance(h, CamBrushHandler))
+    assert not brush.ready() and brush.pass_request() is None
+    assert brush.predict([random_image(80, 60, seed=3)]) == [[]]
+    assert brush.model_version.startswith("no trained version yet")
+
+
+def test_masks_only_for_the_class_the_classifier_names(tmp_path, trained_tiny):
+    """One classifier for both tags; a mask only for the named class, never "No defect"."""
+    p = predictor(tmp_path, CAM_MIN_AREA="0", CLASSIFIER_MODEL=trained_tiny)
     interface, handlers = p.handlers(DEFECTS_XML)
     for h in handlers:
         h.check()
+    choices = next(h for h in handlers if not isinstance(h, CamBrushHandler))
     brush = next(h for h in handlers if isinstance(h, CamBrushHandler))
-    (regions,) = brush.predict([random_image(80, 60, seed=3)])
-    labels = {r.item["value"]["brushlabels"][0] for r in regions}
-    assert labels and labels <= BRUSH_LABELS and "No defect" not in labels
+    images = [random_image(80, 60, seed=s) for s in range(8)]
+    named = choices.predict(images)
+    drawn = brush.predict(images)
     assert len(p.models.loaded()) == 1  # the Choices' classifier is reused
+    for chosen, regions in zip(named, drawn, strict=True):
+        (choice,) = chosen
+        labels = {r.item["value"]["brushlabels"][0] for r in regions}
+        assert labels <= set(choice.item["value"]["choices"]) & BRUSH_LABELS
+        assert "No defect" not in labels
 
 
 def test_blank_and_uniform_images_get_no_masks(tmp_path, crack_model):

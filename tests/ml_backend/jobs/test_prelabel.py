@@ -23,7 +23,8 @@ from tests.ml_backend.conftest import make_settings
 
 CONFIG = (
     '<View><Image name="image" value="$image"/><Choices name="defect" toName="image">'
-    '<Choice value="Red"/><Choice value="Blue"/></Choices></View>'
+    '<Choice value="Red" predicted_values="crack"/><Choice value="Blue" predicted_values="no_defect"/>'
+    "</Choices></View>"
 )
 
 
@@ -88,12 +89,12 @@ class FakeLabelStudio:
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
+def setup(tmp_path, monkeypatch, trained_tiny):
     def make(n=10, **kw):
         fake = FakeLabelStudio(n, **kw)
         monkeypatch.setattr(prelabel, "ls_client", lambda settings: fake)
         settings = make_settings(
-            tmp_path, CLASSIFIER_MODEL="tiny-vit", PRELABEL_CHUNK_SIZE=4, LS_RETRY_SECONDS=0,
+            tmp_path, CLASSIFIER_MODEL=trained_tiny, PRELABEL_CHUNK_SIZE=4, LS_RETRY_SECONDS=0,
             PREDICT_BATCH_SIZE=3,  # chunks of 4 in two pipelined batches
             LS_RETRIES=3, LABEL_STUDIO_URL="http://ls.invalid", LABEL_STUDIO_API_KEY="k",
         )  # fmt: skip
@@ -171,10 +172,10 @@ def test_job_ids_are_stable_and_safe():
         PrelabelRecords("/tmp").job_dir("../etc")
 
 
-def test_http_routes_validate_and_authenticate(tmp_path, monkeypatch):
+def test_http_routes_validate_and_authenticate(tmp_path, monkeypatch, trained_tiny):
     fake = FakeLabelStudio(5)
     monkeypatch.setattr(prelabel, "ls_client", lambda settings: fake)
-    settings = make_settings(tmp_path, CLASSIFIER_MODEL="tiny-vit", BASIC_AUTH_USER="u",
+    settings = make_settings(tmp_path, CLASSIFIER_MODEL=trained_tiny, BASIC_AUTH_USER="u",
                              BASIC_AUTH_PASS="p", LABEL_STUDIO_URL="http://ls.invalid",
                              LABEL_STUDIO_API_KEY="k")  # fmt: skip
     app = create_app(settings, preload=False)

@@ -22,8 +22,12 @@ def test_settings_parse_and_validate():
     assert s.minority_classes == ("Exposed rebar", "Spalling") and not s.queue_ordering
     assert (
         Settings.from_env({}).queue_ordering
-        and Settings.from_env({}).acquisition_strategy == "discriminator"
+        and Settings.from_env({}).acquisition_strategy == "minority-split"
     )
+    assert Settings.from_env({}).minority_share == 0.05
+    assert Settings.from_env({"MINORITY_SHARE": "0"}).minority_share == 0.0
+    with pytest.raises(SettingsError, match="MINORITY_SHARE"):
+        Settings.from_env({"MINORITY_SHARE": "0.8"})
     with pytest.raises(SettingsError, match="QUEUE_ORDERING"):
         Settings.from_env({"QUEUE_ORDERING": "sometimes"})
     with pytest.raises(SettingsError, match="ACQUISITION_BATCH_DIVERSITY"):

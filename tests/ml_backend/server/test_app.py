@@ -57,12 +57,32 @@ def app(tmp_path_factory):
     )
 
 
+@pytest.fixture(scope="module")
+def trained_app(tmp_path_factory, trained_tiny):
+    settings = make_settings(
+        tmp_path_factory.mktemp("app"),
+        ALLOWED_IMAGE_HOSTS="127.0.0.1",
+        CLASSIFIER_MODEL=trained_tiny,
+    )
+    return create_app(settings)
+
+
+UNTRAINED = "no trained version yet: label 3 images of each of two classes for the first round"
+
+
 def test_health(client):
     body = client.get("/health").get_json()
     assert body["status"] == "UP"
-    assert body["model_version"] == "tiny-vit-random-seed0"
+    assert body["model_version"].startswith(UNTRAINED)  # a fresh head serves nothing
     assert body["models"][0]["classes"][0] == "Crack"
+    assert body["models"][0]["head_trained"] is False
     assert client.get("/").status_code == 200
+
+
+def test_health_of_a_trained_model(trained_client):
+    body = trained_client.get("/health").get_json()
+    assert body["model_version"] == "tiny-vit-probe-trained"
+    assert body["models"][0]["head_trained"] is True
 
 
 def test_setup_returns_model_version(client, defects_xml):
@@ -70,7 +90,21 @@ def test_setup_returns_model_version(client, defects_xml):
         "/setup", json={"project": "3.1700000000", "schema": defects_xml, "extra_params": "{}"}
     )
     assert r.status_code == 200
-    assert r.get_json() == {"model_version": "tiny-vit-random-seed0"}
+    assert r.get_json()["model_version"].startswith(UNTRAINED)
+
+
+def test_setup_of_a_trained_model(trained_client, defects_xml):
+    r = trained_client.post("/setup", json={"project": "3.1", "schema": defects_xml})
+    assert r.get_json() == {"model_version": "tiny-vit-probe-trained"}
+
+
+def test_predict_before_any_training_makes_nothing_up(client, defects_xml):
+    tasks = [{"id": i, "data": {"image": data_url(random_image(seed=i))}} for i in range(2)]
+    body = client.post(
+        "/predict", json={"tasks": tasks, "label_config": defects_xml, "project": "3.1"}
+    ).get_json()
+    assert body["results"] == [[], []] and body["errors"] == []
+    assert body["note"].startswith(UNTRAINED) and body["model_version"] == body["note"]
 
 
 def test_setup_refuses_unservable_config_with_what_it_needs(client):
@@ -81,9 +115,9 @@ def test_setup_refuses_unservable_config_with_what_it_needs(client):
     assert "Image" in r.get_json()["error"] and "Choices" in r.get_json()["error"]
 
 
-def test_predict_shapes(client, defects_xml):
+def test_predict_shapes(trained_client, defects_xml):
     tasks = [{"id": i, "data": {"image": data_url(random_image(seed=i))}} for i in range(3)]
-    r = client.post(
+    r = trained_client.post(
         "/predict",
         json={"tasks": tasks, "label_config": defects_xml, "project": "3.1", "params": {}},
     )
@@ -91,7 +125,7 @@ def test_predict_shapes(client, defects_xml):
     body = r.get_json()
     assert len(body["results"]) == 3 and body["errors"] == []
     for prediction in body["results"]:
-        assert prediction["model_version"] == "tiny-vit-random-seed0"
+        assert prediction["model_version"] == "tiny-vit-probe-trained"
         (region,) = [r for r in prediction["result"] if r["type"] == "choices"]
         assert region["from_name"] == "defect" and region["to_name"] == "image"
         assert 0 <= region["score"] <= 1
@@ -99,7 +133,7 @@ def test_predict_shapes(client, defects_xml):
         assert prediction["score"] == pytest.approx(sum(scores) / len(scores))
 
 
-def test_one_bad_task_does_not_spoil_the_batch(client, defects_xml, image_server):
+def test_one_bad_task_does_not_spoil_the_batch(trained_client, defects_xml, image_server):
     good = {"id": 1, "data": {"image": f"{image_server}/ok.png"}}
     bad = [
         {"id": 2, "data": {"image": f"{image_server}/missing.png"}},  # 404
@@ -114,7 +148,7 @@ def test_one_bad_task_does_not_spoil_the_batch(client, defects_xml, image_server
         "not a task",
     ]
     tasks = [good] + bad + [good]
-    r = client.post("/predict", json={"tasks": tasks, "label_config": defects_xml})
+    r = trained_client.post("/predict", json={"tasks": tasks, "label_config": defects_xml})
     assert r.status_code == 200
     body = r.get_json()
     results = body["results"]
@@ -128,7 +162,7 @@ def test_one_bad_task_does_not_spoil_the_batch(client, defects_xml, image_server
     assert "image" in reasons[6]
     assert "ALLOWED_IMAGE_HOSTS" in reasons[7]
     # the server is still up and well
-    assert client.get("/health").status_code == 200
+    assert trained_client.get("/health").status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -166,12 +200,18 @@ def test_webhook_answers_every_event(client):
     assert client.post("/webhook", json={"project": 4}).status_code == 400
 
 
-def test_versions_without_training_lists_the_configured_model(client):
-    assert client.get("/versions").get_json() == {
-        "versions": ["tiny-vit-random-seed0"],
+def test_versions_without_training_lists_the_configured_model(trained_client, client):
+    assert trained_client.get("/versions").get_json() == {
+        "versions": ["tiny-vit-probe-trained"],
         "details": [],
     }
-    assert client.get("/versions?project=5").get_json() == {"versions": [], "details": []}
+    body = client.get("/versions?project=5").get_json()
+    assert body["versions"] == [] and body["details"] == []
+    assert body["state"] == {
+        "state": "untrained",
+        "live_version": None,
+        "message": UNTRAINED + " (0 of 6 labels)",
+    }
 
 
 def test_metrics_count_requests(client):

@@ -59,9 +59,10 @@ def env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app(env):
+def app(env, trained_tiny):
     settings = make_settings(
         env["tmp"],
+        CLASSIFIER_MODEL=trained_tiny,
         BASIC_AUTH_USER=USER,
         BASIC_AUTH_PASS=PASSWORD,
         LOCAL_FILES_DOCUMENT_ROOT=str(env["files"]),
@@ -379,14 +380,17 @@ def test_disk_errors_are_503_not_404(tmp_path, crack_model):
     assert r.status_code == 503 and "MODEL_DIR" in r.get_json()["error"]
 
 
-def test_decoded_pixels_are_released_part_by_part(tmp_path):
+def test_decoded_pixels_are_released_part_by_part(tmp_path, trained_tiny):
     """With a pixel budget of about one image, a batch never holds two decoded images at once."""
     tasks = [
         {"id": i, "data": {"image": data_url(random_image(300, 300, seed=i))}} for i in range(4)
     ]
     peaks = {}
     for budget in (100_000, 10_000_000):
-        app = create_app(make_settings(tmp_path / str(budget), PREDICT_PIXEL_BUDGET=budget))
+        settings = make_settings(
+            tmp_path / str(budget), PREDICT_PIXEL_BUDGET=budget, CLASSIFIER_MODEL=trained_tiny
+        )
+        app = create_app(settings)
         fetcher = app.extensions["fm_inspect"].fetcher
         alive, peak = [0], [0]
         real_decode = fetcher.decode

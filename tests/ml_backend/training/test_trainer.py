@@ -20,7 +20,7 @@ from ml_backend.jobs import prelabel
 from ml_backend.jobs.records import JobRecords, ProjectLock
 from ml_backend.jobs.scheduler import run_round
 from ml_backend.server.app import create_app
-from ml_backend.training import trainer
+from ml_backend.training import classifier_round, trainer
 from model_zoo.data.synth import render_sample
 from tests.images import data_url
 from tests.ml_backend.conftest import make_settings
@@ -119,19 +119,25 @@ def backend(tmp_path, **env):
     return app, app.extensions["fm_inspect"]
 
 
-def predict_version(client, project, task) -> str:
-    body = client.post(
+def predict_body(client, project, task) -> dict:
+    return client.post(
         "/predict", json={"tasks": [task], "label_config": CONFIG, "project": project}
     ).get_json()
-    return body["results"][0]["model_version"]
+
+
+def predict_version(client, project, task) -> str:
+    return predict_body(client, project, task)["results"][0]["model_version"]
 
 
 def test_a_round_trains_stores_serves_and_pushes_a_new_version(tmp_path, fake_ls):
     app, state = backend(tmp_path)
     client = app.test_client()
     unlabeled = [t for t in fake_ls.tasks if not t["is_labeled"]]
-    before = predict_version(client, "7.1700000000", unlabeled[0])
-    assert before == "tiny-vit-random-seed0"
+    before = predict_body(client, "7.1700000000", unlabeled[0])
+    assert before["results"] == [[]]  # a fresh head is random: no prediction at all
+    assert before["note"].startswith("no trained version yet: label 3 images of each of two")
+    setup = client.post("/setup", json={"project": "7.1700000000", "schema": CONFIG}).get_json()
+    assert setup["model_version"] == before["model_version"] == before["note"]
 
     result = run_round(state, "7")
     assert (
@@ -143,7 +149,7 @@ def test_a_round_trains_stores_serves_and_pushes_a_new_version(tmp_path, fake_ls
     assert predict_version(client, "7.1700000000", unlabeled[0]) == "p7-v1"
     other_worker, _ = backend(tmp_path)  # another process with the same MODEL_DIR
     assert predict_version(other_worker.test_client(), "7.1700000000", unlabeled[0]) == "p7-v1"
-    assert predict_version(client, "8.1700000000", unlabeled[0]) == before
+    assert predict_body(client, "8.1700000000", unlabeled[0])["results"] == [[]]
     setup = client.post("/setup", json={"project": "7.1700000000", "schema": CONFIG}).get_json()
     assert setup == {"model_version": "p7-v1"}
 
@@ -156,6 +162,11 @@ def test_a_round_trains_stores_serves_and_pushes_a_new_version(tmp_path, fake_ls
     assert versions["versions"] == ["p7-v1"] and detail["live"]
     assert detail["labels"] == list(CLASSES) and detail["label_count"] == 24
     assert 0.0 <= detail["metrics"]["accuracy"] <= 1.0
+    # 24 labels: below FINETUNE_MIN_LABELS, so the fast head alone, every class learned
+    assert detail["stage"] == "fast"
+    assert detail["decision"]["learned_classes"] == list(CLASSES)
+    assert versions["state"]["state"] == "serving"
+    assert versions["state"]["message"].startswith("serving p7-v1: fast version trained on 24")
 
     health = client.get("/health").get_json()
     assert health["projects"] == {"7": "p7-v1"}
@@ -181,13 +192,16 @@ def test_training_crash_keeps_the_previous_version_serving(tmp_path, fake_ls, mo
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA out of memory (injected)")
 
-    monkeypatch.setattr(trainer, "fine_tune", broken)
+    monkeypatch.setattr(classifier_round, "fine_tune", broken)
     with pytest.raises(RuntimeError, match="injected"):
         run_round(state, "3")
     client = app.test_client()
     assert predict_version(client, "3.1", fake_ls.tasks[-1]) == "p3-v1"
     (record,) = client.get("/health").get_json()["training"]
     assert record["state"] == "failed" and "injected" in record["error"]
+    said = client.get("/versions?project=3").get_json()["state"]
+    assert said["live_version"] == "p3-v1" and "the last round failed" in said["message"]
+    assert "injected" in said["message"] and "keeps serving" in said["message"]
     assert [v.version for v in state.models.store.versions("project-3")] == ["p3-v1"]
 
 
@@ -210,7 +224,17 @@ def test_one_class_only_is_skipped_with_a_reason(tmp_path, fake_ls):
     _, state = backend(tmp_path)
     result = run_round(state, "5")
     assert result["state"] == "skipped" and "two classes" in result["reason"]
+    assert result["reason"].startswith("8 of 11 labels for the first round")
     assert state.models.store.versions("project-5") == []
+    # the state says so in words, and nothing random is served meanwhile
+    app = create_app(state.settings, preload=False)
+    client = app.test_client()
+    body = predict_body(client, "5.1", fake_ls.tasks[0])
+    assert body["results"] == [[]]
+    assert body["note"] == "no trained version yet: " + result["reason"]
+    health = client.get("/health").get_json()
+    assert health["project_states"]["5"]["state"] == "untrained"
+    assert "8 of 11 labels" in health["project_states"]["5"]["message"]
 
 
 def test_label_studio_unreachable_is_retried_then_reported(tmp_path, fake_ls):
