@@ -12,7 +12,7 @@ shared with other jobs), and the process's peak resident memory (``ru_maxrss``; 
 CPU, ``--threads`` torch threads; best of ``--repeats``.
 
 ``--segmentation ENCODER_OR_FOLDER`` adds the rows of the segmentation masks in tiles at full
-resolution (:mod:`model_zoo.commands.bench_segmentation`) and the peak memory of one
+resolution (:mod:`model_zoo.commands.segmentation_cost`) and the peak memory of one
 ``--memory-size`` photo.
 """
 
@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
-import time
 
 from PIL import Image
 
+from model_zoo.commands.timing import best_seconds, peak_mb
 from model_zoo.table import format_table
 
 _HEADERS = {
@@ -67,24 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seg-max-sides", default="0,512", help="comma list (0: full size)")
     parser.add_argument("--memory-size", type=int, default=4000, help="photo side for memory")
-
-
-def peak_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def best_seconds(fn, repeats: int) -> tuple[float, float]:
-    """Best wall-clock and best process CPU seconds (all threads) of ``repeats`` calls; on a
-    shared machine the CPU time is the steadier of the two."""
-    fn()  # warm-up
-    wall, cpu = [], []
-    for _ in range(max(1, repeats)):
-        tic, tic_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - tic)
-        cpu.append(time.process_time() - tic_cpu)
-    return min(wall), min(cpu)
 
 
 def parse_config(spec: str):
@@ -192,7 +173,7 @@ def _segmentation(args, classifier, images, base: dict, rows: list) -> dict | No
     """The tiled segmentation rows (appended to ``rows``) and the big photo's memory."""
     if not args.segmentation:
         return None
-    from model_zoo.commands import bench_segmentation as seg
+    from model_zoo.commands import segmentation_cost as seg
 
     model = seg.load_model(args.segmentation)
     sides = [int(s) for s in args.seg_max_sides.split(",") if s.strip()]

@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 
-from model_zoo.commands.bench_cam import best_seconds, peak_mb
+from model_zoo.commands.timing import best_seconds, peak_mb
 
 
 def load_model(spec: str):
@@ -65,7 +65,7 @@ _CHILD = """
 import json, resource, sys, time
 import numpy as np
 from PIL import Image
-from model_zoo.commands.bench_segmentation import load_model
+from model_zoo.commands.segmentation_cost import load_model
 model = load_model(sys.argv[1])
 model.max_side = int(sys.argv[3])
 size = int(sys.argv[2])
