@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--plot", default="", help="bar chart of the figures per source (PNG)")
     add("--sources", default="baselines,cam,weak,corrected", help="comma list of kinds")
     add("--model", default="efficientnet-lite0", help="classifier (zoo name, folder, hub id)")
-    add("--epochs", type=int, default=4, help="classifier fine-tuning epochs")
+    add("--epochs", type=int, default=4, help="classifier fine-tuning epochs (0: --model as is)")
     add("--max-train", type=int, default=0, help="most training images per class (0: all)")
     add("--encoder", default="efficientnet_lite0", help="segmentation encoder")
     add("--input-size", type=int, default=0, help="segmentation tile side (0: encoder's)")

@@ -97,9 +97,17 @@ def train_classifier(context: Context):
     args, classes = context.args, context.classes
     classifier = load_classifier(args.model, classes, device="cpu", seed=args.seed)
     pairs = [(open_image(s.image_path), classes.index(s.label)) for s in context.train]
-    config = TrainConfig(epochs=args.epochs, seed=args.seed, progress=False)
-    result = fine_tune(classifier, pairs, [], config)
-    print(f"classifier fine-tuned on {len(pairs)} image labels in {result.seconds:.0f}s")
+    seconds = 0.0
+    if args.epochs > 0:
+        result = fine_tune(
+            classifier, pairs, [], TrainConfig(epochs=args.epochs, seed=args.seed, progress=False)
+        )
+        seconds = result.seconds
+        print(f"classifier fine-tuned on {len(pairs)} image labels in {seconds:.0f}s")
+    elif not classifier.head_trained:
+        raise SystemExit(f"--epochs 0 uses --model as it is, but {args.model} has no trained head")
+    else:  # a classifier fine-tuned before (on this training part: the caller's word)
+        print(f"classifier {args.model} used as it is (--epochs 0)")
     test = context.test.defect + context.test.background
     hits = 0
     for start in range(0, len(test), 16):
@@ -116,7 +124,8 @@ def train_classifier(context: Context):
         "model": args.model,
         "train_images": len(pairs),
         "epochs": args.epochs,
-        "seconds": round(result.seconds, 1),
+        "seconds": round(seconds, 1),
+        "fine_tuned_here": args.epochs > 0,
         "test_accuracy": hits / max(1, len(test)),
     }
     return classifier, record

@@ -46,3 +46,20 @@ def test_a_folder_without_masks_is_refused_with_what_is_missing(tmp_path):
         mask.unlink()
     with pytest.raises(MaskDataError, match="no defect class with masks"):
         main(["eval-masks", "--data", str(tmp_path / "data"), "--json", str(tmp_path / "x.json")])
+
+
+def test_epochs_0_uses_a_fine_tuned_classifier_as_it_is_and_refuses_an_untrained_one(tmp_path):
+    torch.set_num_threads(1)
+    generate_dataset(tmp_path / "data", n=24, seed=0, classes=["crack", "no_defect"])
+    common = ["--data", str(tmp_path / "data"), "--sources", "cam", "--corrected", ""]
+    first = ["eval-masks", *common, "--json", str(tmp_path / "a.json"), "--model", "tiny-vit"]
+    assert main([*first, "--epochs", "1", "--save-models", str(tmp_path / "m")]) == 0
+    again = ["eval-masks", *common, "--json", str(tmp_path / "b.json"), "--epochs", "0"]
+    assert main([*again, "--model", str(tmp_path / "m" / "classifier")]) == 0
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
+    assert a["classifier"]["fine_tuned_here"] and not b["classifier"]["fine_tuned_here"]
+    assert b["classifier"]["seconds"] == 0
+    assert b["classifier"]["test_accuracy"] == pytest.approx(a["classifier"]["test_accuracy"])
+    assert b["results"]["cam"]["overall"] == pytest.approx(a["results"]["cam"]["overall"])
+    with pytest.raises(SystemExit, match="no trained head"):
+        main([*again, "--model", "tiny-vit"])
