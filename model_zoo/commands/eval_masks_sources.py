@@ -270,7 +270,11 @@ def train_weak(context: Context):
     args = context.args
     pool = cap_per_class(context.train, args.weak_images, args.seed)
     examples = [(open_image(s.image_path), s.label) for s in pool]
-    config = WeakConfig(segmentation=seg_config(context, min_samples=2, holdout_fraction=0.0))
+    config = WeakConfig()  # the backend's weak recipe (its epochs, no hold-out), eval's sizes
+    base = config.segmentation
+    config.segmentation = seg_config(
+        context, min_samples=2, holdout_fraction=0.0, epochs=base.epochs, patience=base.patience
+    )
     if args.weak_epochs:
         config.segmentation.epochs = args.weak_epochs
     if args.weak_rounds:

@@ -63,3 +63,26 @@ def test_epochs_0_uses_a_fine_tuned_classifier_as_it_is_and_refuses_an_untrained
     assert b["results"]["cam"]["overall"] == pytest.approx(a["results"]["cam"]["overall"])
     with pytest.raises(SystemExit, match="no trained head"):
         main([*again, "--model", "tiny-vit"])
+
+
+def test_the_weak_source_trains_with_the_backend_weak_recipe_unless_told(monkeypatch):
+    from types import SimpleNamespace
+
+    from model_zoo.commands import eval_masks_sources as sources
+    from model_zoo.segmentation import weak
+    from model_zoo.segmentation.weak import WeakConfig
+
+    seen = []
+    monkeypatch.setattr(
+        weak, "train_weak_segmentation", lambda c, e, d, config: seen.append(config) or (None, {})
+    )
+    args = SimpleNamespace(weak_images=0, weak_epochs=0, weak_rounds=0, seed=0, encoder="x",
+                           input_size=64, crop_size=0, loss="", save_models="")  # fmt: skip
+    context = sources.Context(args, ["crack", "no_defect"], ["crack"], [], None, _classifier=1)
+    sources.train_weak(context)
+    args.weak_epochs = 3
+    sources.train_weak(context)
+    default = WeakConfig().segmentation
+    assert seen[0].segmentation.epochs == default.epochs != 30
+    assert seen[0].segmentation.holdout_fraction == 0.0 and seen[0].segmentation.input_size == 64
+    assert seen[1].segmentation.epochs == 3
