@@ -68,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--weak-epochs", type=int, default=0, help="weak epochs per round (0: the default)")
     add("--weak-rounds", type=int, default=0, help="1, or 2 (a round on its own predictions)")
     add("--weak-images", type=int, default=0, help="most images per class for the weak model")
+    add("--weak-model", default="", help="a weak model saved before (--save-models): as is")
     add("--min-area", type=int, default=64, help="smallest region kept, original pixels")
     add("--test-fraction", type=float, default=0.3)
     add("--max-test", type=int, default=0, help="most test defect images (0: all)")
@@ -169,6 +170,8 @@ def _argv(args) -> list[str]:
             out += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     if args.loss:
         out += ["--loss", args.loss]
+    if getattr(args, "weak_model", ""):
+        out += ["--weak-model", args.weak_model]
     if args.corrected_start != "weak":
         out += ["--corrected-start", args.corrected_start]
     if args.encoder != "efficientnet_lite0":

@@ -268,6 +268,12 @@ def train_weak(context: Context):
     from model_zoo.segmentation.weak import WeakConfig, train_weak_segmentation
 
     args = context.args
+    if getattr(args, "weak_model", ""):  # trained before on this training part: the caller's word
+        from model_zoo.segmentation import load_segmentation
+
+        model = load_segmentation(args.weak_model, device="cpu")
+        print(f"weak: the model of {args.weak_model} used as it is")
+        return model, {"status": "loaded", "folder": args.weak_model, "meta": model.meta}
     pool = cap_per_class(context.train, args.weak_images, args.seed)
     examples = [(open_image(s.image_path), s.label) for s in pool]
     config = WeakConfig()  # the backend's weak recipe (its epochs, no hold-out), eval's sizes

@@ -86,3 +86,36 @@ def test_the_weak_source_trains_with_the_backend_weak_recipe_unless_told(monkeyp
     assert seen[0].segmentation.epochs == default.epochs != 30
     assert seen[0].segmentation.holdout_fraction == 0.0 and seen[0].segmentation.input_size == 64
     assert seen[1].segmentation.epochs == 3
+
+
+def test_weak_model_scores_a_saved_segmentation_model_as_it_is(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from model_zoo.segmentation import SegmentationSample, SegTrainConfig, train_segmentation
+
+    torch.set_num_threads(1)
+    generate_dataset(tmp_path / "data", n=24, seed=0, classes=["crack", "no_defect"])
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(10):
+        image = rng.normal(120, 10, (64, 64, 3))
+        mask = np.zeros((64, 64), bool)
+        mask[20 + i : 26 + i, 8:56] = True
+        image[mask] = 40
+        samples.append(SegmentationSample(Image.fromarray(image.clip(0, 255).astype("uint8")),
+                                          {"crack": mask}, key=str(i)))  # fmt: skip
+    config = SegTrainConfig(encoder="tiny-random", pretrained=False, epochs=1, device="cpu")
+    train_segmentation(samples, ["crack"], config).save(tmp_path / "weak")
+    report = tmp_path / "r.json"
+    code = main(
+        ["eval-masks", "--data", str(tmp_path / "data"), "--json", str(report), "--sources",
+         "weak", "--corrected", "", "--model", "tiny-vit", "--epochs", "1",
+         "--weak-model", str(tmp_path / "weak")]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(report.read_text())
+    assert report["training"]["weak"]["status"] == "loaded"
+    assert "--weak-model" in report["command"]
+    assert report["results"]["weak"]["kind"] == "weak"
+    assert report["results"]["weak"]["overall"]["images"] == report["split"]["test_defect_images"]
