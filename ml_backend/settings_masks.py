@@ -6,7 +6,7 @@ the ``Settings`` dataclass, ``from_env`` and the configuration table from them.
 
 from __future__ import annotations
 
-from ml_backend.settings_spec import Setting, concern, integer, number, one_of, text
+from ml_backend.settings_spec import Setting, boolean, concern, integer, number, one_of, text
 
 MASKS: list[Setting] = [
     *concern(
@@ -32,14 +32,41 @@ MASKS: list[Setting] = [
             "segmentation_input_size",
             integer(32),
             "256",
-            "Square side (a multiple of 32) images are resized to for the segmentation model.",
+            "Tile side (a multiple of 32) of the segmentation model: it trains on crops of this "
+            "side and predicts over each image in overlapping tiles of it, at full resolution "
+            "up to 2048 px.",
         ),
         Setting(
             "SEGMENTATION_MIN_MASKS",
             "segmentation_min_masks",
             integer(2),
             "10",
-            "Fewest masked images a round needs to train the segmentation model.",
+            "Fewest masked images a round needs to train the segmentation model on them.",
+        ),
+        Setting(
+            "WEAK_SEGMENTATION",
+            "weak_segmentation",
+            boolean(),
+            "true",
+            "Before `SEGMENTATION_MIN_MASKS` corrected masks, train the segmentation model on "
+            "pseudo-masks from the classifier's CAMs (image labels only, weakly supervised); it "
+            "serves when it beats CAM on the corrected masks there are, by default when there "
+            "are none.",
+        ),
+        Setting(
+            "WEAK_SEGMENTATION_EPOCHS",
+            "weak_segmentation_epochs",
+            integer(1),
+            "8",
+            "Epochs of the weakly supervised segmentation training.",
+        ),
+        Setting(
+            "WEAK_SEGMENTATION_IMAGES",
+            "weak_segmentation_images",
+            integer(10),
+            "300",
+            "Most labeled images per class the weakly supervised model learns from in one round "
+            "(its cost grows with them).",
         ),
     ),
     *concern(

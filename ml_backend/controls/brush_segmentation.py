@@ -50,6 +50,7 @@ def mask_source(handler) -> tuple[MaskSourceChoice, Path | None]:
         record.get("cam_holdout_mean_iou"),
         forced_source(handler),
         available,
+        by_default=record.get("serves_by_default"),
     )
     return choice, (folder if choice.source == "segmentation" else None)
 
@@ -72,7 +73,9 @@ def segmentation_regions(handler, folder: Path, images) -> list[list]:
         for label, probability in maps.items():
             if label not in handler.labels:
                 continue
-            for found in regions_from_probabilities(probability, model.threshold, min_area):
+            for found in regions_from_probabilities(
+                probability, model.threshold, min_area, group=None
+            ):
                 regions.append(measured_region(handler, found.mask, label, found.score, scale))
         out.append(regions)
     return out
@@ -84,6 +87,15 @@ def mask_source_of(version_meta: dict) -> dict:
     record = version_meta.get("segmentation") or {}
     serves = record.get("serves")
     if serves:
-        return {**serves, "segmentation_status": record.get("status")}
+        return {
+            **serves,
+            "segmentation_status": record.get("status"),
+            "trained_on": record.get("trained_on"),
+        }
     reason = record.get("reason") or record.get("error") or "no segmentation model trained yet"
-    return {"source": "cam", "reason": reason, "segmentation_status": record.get("status")}
+    return {
+        "source": "cam",
+        "reason": reason,
+        "segmentation_status": record.get("status"),
+        "trained_on": None,
+    }

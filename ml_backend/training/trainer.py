@@ -133,7 +133,15 @@ def _segmentation_step(state, label_config, project, classifier, examples, train
         if handler is None:
             return None, {"status": "skipped", "reason": "no defect <BrushLabels> in the config"}
         brush = {e.task_id: e.brush for e in training_set.examples}
-        rows = [AnnotatedImage(e.image, e.task_id, brush.get(e.task_id, [])) for e in examples]
+        rows = [
+            AnnotatedImage(
+                e.image,
+                e.task_id,
+                brush.get(e.task_id, []),
+                [classifier.classes[t] for t in e.targets] if classifier is not None else [],
+            )
+            for e in examples
+        ]
         return train_round_segmentation(state.settings, handler, classifier, rows)
     except Exception as exc:  # the classifier's version must survive any of it
         log.exception("project %s: segmentation training failed", project)

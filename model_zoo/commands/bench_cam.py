@@ -10,18 +10,21 @@ prepared tensor (``inference_mode``), and the Choices alone (``predict_proba``, 
 included), their ratios, the same in process CPU time (all threads; steadier than wall-clock on a machine
 shared with other jobs), and the process's peak resident memory (``ru_maxrss``; it only grows).
 CPU, ``--threads`` torch threads; best of ``--repeats``.
+
+``--segmentation ENCODER_OR_FOLDER`` adds the rows of the segmentation masks in tiles at full
+resolution (:mod:`model_zoo.commands.segmentation_cost`) and the peak memory of one
+``--memory-size`` photo.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
-import time
 
 from PIL import Image
 
+from model_zoo.commands.timing import best_seconds, peak_mb
 from model_zoo.table import format_table
 
 _HEADERS = {
@@ -58,24 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default="", help="also write the rows here")
-
-
-def peak_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def best_seconds(fn, repeats: int) -> tuple[float, float]:
-    """Best wall-clock and best process CPU seconds (all threads) of ``repeats`` calls; on a
-    shared machine the CPU time is the steadier of the two."""
-    fn()  # warm-up
-    wall, cpu = [], []
-    for _ in range(max(1, repeats)):
-        tic, tic_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - tic)
-        cpu.append(time.process_time() - tic_cpu)
-    return min(wall), min(cpu)
+    parser.add_argument(
+        "--segmentation", default="", help="segmentation folder or encoder name: tiled rows too"
+    )
+    parser.add_argument("--seg-max-sides", default="0,512", help="comma list (0: full size)")
+    parser.add_argument("--memory-size", type=int, default=4000, help="photo side for memory")
 
 
 def parse_config(spec: str):
@@ -158,14 +148,36 @@ def run(args: argparse.Namespace) -> int:
     base = {"forward": forward, "forward_cpu": forward_cpu, "choices": choices}
     specs = [c.strip() for c in args.configs.split(",") if c.strip()]
     rows = [config_row(classifier, images, forced, spec, base, args.repeats) for spec in specs]
+    memory = _segmentation(args, classifier, images, base, rows)
     print(format_table(rows, digits=_DIGITS, headers=_HEADERS))
+    if memory:
+        print(
+            f"one {args.memory_size}x{args.memory_size} photo through the tiled segmentation "
+            f"(max side {memory['max_side']}): peak RSS {memory['peak_mb']:.0f} MB (a fresh "
+            f"process holding the model: {memory['before_mb']:.0f} MB), {memory['seconds']:.1f} s"
+        )
     if args.json:
         summary = {
             "forward_ms": 1000 * forward,
             "forward_cpu_ms": 1000 * forward_cpu,
             "choices_ms": 1000 * choices,
             "rows": rows,
+            "photo_memory": memory,
         }
         with open(args.json, "w") as fh:
             json.dump({"model": args.model, "size": args.size, **summary}, fh, indent=2)
     return 0
+
+
+def _segmentation(args, classifier, images, base: dict, rows: list) -> dict | None:
+    """The tiled segmentation rows (appended to ``rows``) and the big photo's memory."""
+    if not args.segmentation:
+        return None
+    from model_zoo.commands import segmentation_cost as seg
+
+    model = seg.load_model(args.segmentation)
+    sides = [int(s) for s in args.seg_max_sides.split(",") if s.strip()]
+    rows += seg.segmentation_rows(classifier, model, images, base, sides, args.repeats)
+    max_side = max(sides) if 0 not in sides else model.max_side
+    memory = seg.photo_memory(args.segmentation, args.memory_size, max_side, args.threads)
+    return {**memory, "max_side": max_side, "size": args.memory_size}

@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "model_zoo.commands.eval_cam",
         "evaluate CAM mask proposals against ground-truth masks",
     ),
+    "eval-masks": (
+        "model_zoo.commands.eval_masks",
+        "every mask source (baselines, CAM, weakly supervised, corrected-N) on real photos",
+    ),
     "eval-measure": (
         "model_zoo.commands.eval_measure",
         "errors of the region measures (length, width) on synthetic cracks of known width",
@@ -59,6 +63,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-interactive": (
         "model_zoo.commands.bench_interactive",
         "interactive masks: first click vs later clicks on the same image, per mask source",
+    ),
+    "eval-interactive": (
+        "model_zoo.commands.eval_interactive",
+        "interactive masks on photos with true masks: IoU after 1 and N simulated clicks",
     ),
     "bench-acquisition": (
         "model_zoo.commands.bench_acquisition",

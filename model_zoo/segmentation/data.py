@@ -17,17 +17,27 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 @dataclass
 class SegmentationSample:
     """One image and its masks: ``masks[label]`` is a bool ``(H, W)`` array at the image's
-    size (a label without a mask is empty). ``key`` names the sample in reports (a task id)."""
+    size (a label without a mask is empty: an image without defects is all background).
+    ``ignore``: optional bool ``(H, W)`` pixels no label learns from (the uncertain band of a
+    pseudo-mask). ``key`` names the sample in reports (a task id)."""
 
     image: Image.Image
     masks: Mapping[str, np.ndarray]
     key: str = ""
     meta: dict = field(default_factory=dict)
+    ignore: np.ndarray | None = None
+
+    @property
+    def has_foreground(self) -> bool:
+        return any(np.any(m) for m in self.masks.values())
 
     def check(self) -> None:
         """ValueError naming the sample when a mask does not fit its image."""
         w, h = self.image.size
-        for label, mask in self.masks.items():
+        masks = dict(self.masks)
+        if self.ignore is not None:
+            masks["(ignored pixels)"] = self.ignore
+        for label, mask in masks.items():
             shape = np.shape(mask)
             if shape != (h, w):
                 raise ValueError(

@@ -3,8 +3,13 @@
 Folder layout::
 
     DIR/segmentation.safetensors   the network's weights
-    DIR/segmentation.json          encoder, labels, input size, threshold and metrics
-                                   (IoU per label on the hold-out masks, epochs, ...)
+    DIR/segmentation.json          encoder, labels, input size, threshold, how it predicts
+                                   and metrics (IoU per label on the hold-out masks, ...)
+
+Prediction (``mode``): ``tiles`` (format 2, the default) runs the network over the image in
+overlapping tiles of ``input_size`` at full resolution up to ``max_side``
+(:mod:`model_zoo.segmentation.tiling`); ``resize`` (format 1 folders) resizes each image to one
+``input_size`` square.
 
 Inference is thread-safe (one lock per model) and moves the network to its device on first
 use, like the classifier.
@@ -27,13 +32,16 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from model_zoo.device import place
+from model_zoo.segmentation.crops import to_input
 from model_zoo.segmentation.data import image_tensor
 from model_zoo.segmentation.encoders import encoder_spec
 from model_zoo.segmentation.network import build_network
+from model_zoo.segmentation.tiling import DEFAULT_MAX_SIDE, predict_tiled
 
 WEIGHTS_FILE = "segmentation.safetensors"
 META_FILE = "segmentation.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MODES = ("tiles", "resize")
 
 
 @dataclass
@@ -45,6 +53,9 @@ class SegmentationModel:
     threshold: float = 0.5
     meta: dict[str, Any] = field(default_factory=dict)
     device_setting: str = "auto"
+    mode: str = "tiles"
+    max_side: int = DEFAULT_MAX_SIDE
+    overlap: int = 32
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _device: torch.device | None = field(default=None, repr=False)
 
@@ -66,6 +77,8 @@ class SegmentationModel:
     ) -> list[dict[str, np.ndarray]]:
         """Per image, ``{label: probability map}``: float32 ``(H, W)`` in [0, 1] at the
         image's original size."""
+        if self.mode == "tiles":
+            return [self._predict_tiles(image, batch_size) for image in images]
         out: list[dict[str, np.ndarray]] = []
         for start in range(0, len(images), max(1, batch_size)):
             chunk = images[start : start + batch_size]
@@ -76,6 +89,17 @@ class SegmentationModel:
                 maps = full[0].clamp(0, 1).numpy().astype(np.float32)
                 out.append({label: maps[i] for i, label in enumerate(self.labels)})
         return out
+
+    def _predict_tiles(self, image: Image.Image, batch_size: int) -> dict[str, np.ndarray]:
+        maps = predict_tiled(
+            lambda tiles: self.logits(to_input(tiles)),
+            image,
+            self.input_size,
+            self.overlap,
+            self.max_side,
+            batch=max(1, batch_size),
+        )
+        return {label: maps[i] for i, label in enumerate(self.labels)}
 
     def predict_masks(self, images: Sequence[Image.Image]) -> list[dict[str, np.ndarray]]:
         """Per image, ``{label: bool mask}`` at the model's threshold."""
@@ -96,10 +120,25 @@ class SegmentationModel:
             "labels": list(self.labels),
             "threshold": float(self.threshold),
             "input_size": self.input_size,
+            "mode": self.mode,
+            "max_side": self.max_side,
+            "overlap": self.overlap,
             **self.meta,
         }
         (folder / META_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         return folder
+
+
+_LAYOUT_KEYS = (
+    "encoder",
+    "labels",
+    "threshold",
+    "input_size",
+    "format_version",
+    "mode",
+    "max_side",
+    "overlap",
+)
 
 
 def is_segmentation_folder(folder: str | Path) -> bool:
@@ -130,11 +169,8 @@ def load_segmentation(folder: str | Path, device: str = "auto") -> SegmentationM
     except (OSError, RuntimeError) as exc:
         raise ValueError(f"the weights in {folder} do not load: {exc}") from None
     network.eval()
-    meta = {
-        k: v
-        for k, v in record.items()
-        if k not in ("encoder", "labels", "threshold", "input_size", "format_version")
-    }
+    meta = {k: v for k, v in record.items() if k not in _LAYOUT_KEYS}
+    old = int(record.get("format_version", 1)) < 2
     return SegmentationModel(
         network=network,
         labels=labels,
@@ -143,4 +179,7 @@ def load_segmentation(folder: str | Path, device: str = "auto") -> SegmentationM
         threshold=float(record.get("threshold", 0.5)),
         meta=meta,
         device_setting=device,
+        mode="resize" if old else str(record.get("mode", "tiles")),
+        max_side=int(record.get("max_side") or DEFAULT_MAX_SIDE),
+        overlap=int(record.get("overlap", 32)),
     )

@@ -26,7 +26,7 @@ def _everywhere_model() -> SegmentationModel:
     return SegmentationModel(network, ["Crack"], "tiny-random", 64, 0.5, {}, "cpu")
 
 
-def _live_version(p, seg_iou: float, cam_iou: float) -> None:
+def _live_version(p, seg_iou: float | None, cam_iou: float | None, **extra) -> None:
     from model_zoo.classifier.model import load_classifier
 
     classifier = load_classifier("tiny-vit", ["Crack", "Rust"], device="cpu", multi_label=True)
@@ -37,6 +37,7 @@ def _live_version(p, seg_iou: float, cam_iou: float) -> None:
         seg.save(tmp / "segmentation")
 
     record = {"holdout_mean_iou": seg_iou, "cam_holdout_mean_iou": cam_iou, "status": "trained"}
+    record.update(extra)
     p.models.store.add_version(
         p.models.project_scope(PROJECT), "p7-v1", write, {"segmentation": record}
     )
@@ -106,4 +107,20 @@ def test_health_and_versions_say_which_source_serves_and_why(better_segmentation
     served = mask_source_of({"segmentation": {"serves": {"source": "segmentation", "reason": "r"}}})
     assert served["source"] == "segmentation" and served["reason"] == "r"
     skipped = mask_source_of({"segmentation": {"status": "skipped", "reason": "3 masked"}})
-    assert skipped == {"source": "cam", "reason": "3 masked", "segmentation_status": "skipped"}
+    assert skipped == {
+        "source": "cam",
+        "reason": "3 masked",
+        "segmentation_status": "skipped",
+        "trained_on": None,
+    }
+
+
+def test_a_weak_model_without_corrected_masks_serves_by_default(tmp_path):
+    p = predictor(tmp_path, SCORE_THRESHOLD="0.0")
+    _live_version(p, None, None, serves_by_default="weak: better than CAM on real photos")
+    (regions,) = _brush(p).predict([random_image(90, 60, seed=3)])
+    assert len(regions) == 1 and decode_mask(regions[0].item["value"]["rle"], 60, 90).all()
+    unscored = predictor(tmp_path / "other", SCORE_THRESHOLD="0.0")
+    _live_version(unscored, None, None)  # no default: CAM until it is scored
+    for r in _brush(unscored).predict([random_image(90, 60, seed=3)])[0]:
+        assert not decode_mask(r.item["value"]["rle"], 60, 90).all()

@@ -1,0 +1,1 @@
+"""Mask evaluation shared by every mask source: checked data folders, a grouped split, scores."""
