@@ -367,6 +367,21 @@ def _prepare_round(state, client, project: str, report) -> tuple[_Round, _Annota
     return round_, annotations, multi
 
 
+def _store_second(state, round_: _Round, first, chosen, segmentation, seg_record, report):
+    """Store the round's second version (the fine-tuned classifier or the segmentation model)
+    and make it live; with neither, the fast version stays and its record says what the
+    segmentation step did. Returns what serves."""
+    if chosen.stage == "fast" and segmentation is None:
+        scope = state.models.project_scope(round_.project)
+        state.models.store.update_meta(scope, first.version, {"segmentation": seg_record})
+        return first
+    report(stage="saving the full version", progress=0.85)
+    return _store_version(
+        state, round_.project, chosen.classifier, segmentation,
+        _version_meta(round_, chosen, seg_record),
+    )  # fmt: skip
+
+
 def train_project(
     state, project: str, *, progress: Callable[..., None] | None = None
 ) -> dict[str, Any]:
@@ -403,13 +418,7 @@ def train_project(
         state, annotations.label_config, project, chosen.classifier, round_.examples,
         annotations.training_set,
     )  # fmt: skip
-    stored = first
-    if full is not None or segmentation is not None:
-        report(stage="saving the full version", progress=0.85)
-        stored = _store_version(
-            state, project, chosen.classifier, segmentation,
-            _version_meta(round_, chosen, seg_record),
-        )  # fmt: skip
+    stored = _store_second(state, round_, first, chosen, segmentation, seg_record, report)
     log.info(
         "project %s: live version %s (%s), hold-out accuracy %s",
         project, stored.version, chosen.stage, chosen.metrics.get("accuracy"),

@@ -158,6 +158,13 @@ class ModelStore:
         self.prune(scope)
         return VersionInfo(scope, version, final, record, make_live)
 
+    def update_meta(self, scope: str, version: str, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` into a stored version's metadata (an atomic rewrite of its file;
+        the weights are untouched)."""
+        path = self.version_dir(scope, version) / META_FILE
+        record = {**json.loads(path.read_text()), **changes}
+        write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True, default=str))
+
     def set_live(self, scope: str, version: str) -> None:
         """Point the scope at ``version`` (rollback is this, with an older version)."""
         path = self.version_dir(scope, version)

@@ -165,6 +165,8 @@ def test_a_round_trains_stores_serves_and_pushes_a_new_version(tmp_path, fake_ls
     # 24 labels: below FINETUNE_MIN_LABELS, so the fast head alone, every class learned
     assert detail["stage"] == "fast"
     assert detail["decision"]["learned_classes"] == list(CLASSES)
+    # no defect <BrushLabels>: the round's segmentation step is recorded, not left "pending"
+    assert detail["segmentation"]["status"] == "skipped", detail["segmentation"]
     assert versions["state"]["state"] == "serving"
     assert versions["state"]["message"].startswith("serving p7-v1: fast version trained on 24")
 
