@@ -127,7 +127,7 @@ def retrieve_predictions_in_chunks(
     each /predict Label Studio sends then stays well inside its 100 s timeout on a CPU."""
     from tqdm.auto import tqdm
 
-    ids = list(task_ids)
+    ids, chunk = list(task_ids), max(1, int(chunk))
     with tqdm(total=len(ids), desc="predictions", unit="task") as progress:
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]

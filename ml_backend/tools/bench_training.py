@@ -42,7 +42,14 @@ def _timed_round(model: str, data, cut: int, epochs: int, unlabeled) -> tuple[fl
         classifier,
         data[cut:],
         data[:cut],
-        TrainConfig(epochs=epochs, patience=epochs, progress=False),
+        # with a pool: self-training on it (off by default, TRAIN_SELF_TRAINING=true turns it on)
+        TrainConfig(
+            epochs=epochs,
+            patience=epochs,
+            progress=False,
+            self_training=bool(unlabeled),
+            unlabeled_max=max(1, len(unlabeled)),
+        ),
         unlabeled=unlabeled,
     )
     return time.perf_counter() - started, result
@@ -57,9 +64,11 @@ def bench_round(model: str, labels: int, epochs: int, unlabeled: int = 0) -> dic
     extra = {}
     if unlabeled:
         pool = [im for im, _ in _examples(unlabeled, seed=1)]
-        with_pool, _ = _timed_round(model, data, cut, epochs, pool)
+        with_pool, pooled = _timed_round(model, data, cut, epochs, pool)
         extra = {
             "unlabeled": unlabeled,
+            "pool_read": int(pooled.metrics.get("unlabeled_pool", 0)),
+            "pseudo_labels": int((pooled.metrics.get("self_training") or {}).get("used", 0)),
             "round_unlabeled_s": round(with_pool, 2),
             "ratio": round(with_pool / seconds, 2),
         }

@@ -42,6 +42,7 @@ from ml_backend.labelstudio.retries import (  # noqa: F401 - re-exported: caller
 )
 from ml_backend.settings import Settings
 from ml_backend.training.annotations import TrainingSet, build_training_set, iter_tasks
+from ml_backend.training.carried_segmentation import CarriedSegmentation
 from ml_backend.training.classifier_round import (
     ClassifierVersion,
     RoundData,
@@ -300,9 +301,12 @@ def _full_classifier(settings, make, data: RoundData, fast: ClassifierVersion, r
     )
 
 
-def _store_version(state, project: str, classifier, segmentation, meta: dict) -> _StoredVersion:
-    """Write the classifier (and the segmentation model, if any) as the project's next version
-    and make it live; ``meta`` is recorded after its ``parent``."""
+def _store_version(
+    state, project: str, classifier, segmentation, meta: dict, carried: CarriedSegmentation
+) -> _StoredVersion:
+    """Write the classifier and the segmentation model (this round's, else the ``carried`` one,
+    if any) as the project's next version and make it live; ``meta`` is recorded after its
+    ``parent``."""
     store = state.models.store
     scope = state.models.project_scope(project)
     parent = store.live_version(scope)
@@ -312,6 +316,8 @@ def _store_version(state, project: str, classifier, segmentation, meta: dict) ->
         classifier.save(tmp, version=version)
         if segmentation is not None:
             segmentation.save(tmp / SEGMENTATION_FOLDER)
+        else:
+            carried.copy_into(tmp)
 
     store.add_version(scope, version, write, {"parent": parent, **meta})
     return _StoredVersion(version, parent)
@@ -367,18 +373,19 @@ def _prepare_round(state, client, project: str, report) -> tuple[_Round, _Annota
     return round_, annotations, multi
 
 
-def _store_second(state, round_: _Round, first, chosen, segmentation, seg_record, report):
+def _store_second(state, round_: _Round, first, chosen, segmentation, step, carried, report):
     """Store the round's second version (the fine-tuned classifier or the segmentation model)
     and make it live; with neither, the fast version stays and its record says what the
-    segmentation step did. Returns what serves."""
+    segmentation step (``step``) did. Returns what serves."""
+    record = step if segmentation is not None else carried.final_record(step)
     if chosen.stage == "fast" and segmentation is None:
         scope = state.models.project_scope(round_.project)
-        state.models.store.update_meta(scope, first.version, {"segmentation": seg_record})
+        state.models.store.update_meta(scope, first.version, {"segmentation": record})
         return first
     report(stage="saving the full version", progress=0.85)
     return _store_version(
         state, round_.project, chosen.classifier, segmentation,
-        _version_meta(round_, chosen, seg_record),
+        _version_meta(round_, chosen, record), carried,
     )  # fmt: skip
 
 
@@ -396,7 +403,8 @@ def train_project(
     def make():
         return _round_classifier(settings, round_.handler, round_.base, multi)
 
-    report(stage="reading the unlabeled tasks", progress=0.15)
+    if settings.train_self_training:
+        report(stage="reading the unlabeled tasks", progress=0.15)
     embedder = make() if settings.train_self_training else None  # pooled features only
     pool = round_pool(
         state, embedder, annotations.tasks, annotations.training_set, round_.handler.image_key
@@ -406,10 +414,11 @@ def train_project(
     fast = fast_version(
         make, data, settings.train_input_size or None, settings.train_self_training, pool.features
     )
-    pending = {"status": "pending", "reason": "the segmentation step follows in this round"}
+    carried = CarriedSegmentation.of_live(state.models.store, state.models.project_scope(project))
     first = _store_version(
-        state, project, fast.classifier, None, _version_meta(round_, fast, pending)
-    )
+        state, project, fast.classifier, None,
+        _version_meta(round_, fast, carried.pending_record()), carried,
+    )  # fmt: skip
     report(stage=f"{first.version} (fast head) is live", progress=0.3, live_version=first.version)
     full, why = _full_classifier(settings, make, data, fast, report, pool.features)
     chosen = full or fast
@@ -418,7 +427,7 @@ def train_project(
         state, annotations.label_config, project, chosen.classifier, round_.examples,
         annotations.training_set,
     )  # fmt: skip
-    stored = _store_second(state, round_, first, chosen, segmentation, seg_record, report)
+    stored = _store_second(state, round_, first, chosen, segmentation, seg_record, carried, report)
     log.info(
         "project %s: live version %s (%s), hold-out accuracy %s",
         project, stored.version, chosen.stage, chosen.metrics.get("accuracy"),

@@ -190,7 +190,7 @@ def train_weak_segmentation(
     :class:`Example`; ``labels``: the mask labels; ``label_of``: class name -> label (default:
     each label is the class of the same name)."""
     config = config or WeakConfig()
-    label_of = dict(label_of or {label: label for label in labels})
+    label_of = dict({label: label for label in labels} if label_of is None else label_of)
     started = time.monotonic()
     samples, stats = pseudo_samples(classifier, examples, label_of, config)
     record: dict = {"pseudo_masks": stats, "config": asdict(config)}

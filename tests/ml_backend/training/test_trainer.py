@@ -395,3 +395,42 @@ def test_a_broken_unlabeled_pool_never_fails_a_round(tmp_path, fake_ls, monkeypa
     assert run_round(state, "6")["state"] == "succeeded"
     pool = state.models.store.versions("project-6")[0].meta["unlabeled_pool"]
     assert pool["used"] == 0 and pool["skipped"] == {"pool unreadable: OSError": 1}
+
+
+def test_a_round_keeps_the_live_segmentation_model_until_it_has_its_own(
+    tmp_path, fake_ls, monkeypatch
+):
+    """The fast version goes live before the segmentation step ends: it carries the previous
+    version's segmentation model (folder and record), so masks keep coming from it, and a step
+    that trains nothing does not drop it."""
+    app, state = backend(tmp_path, REPREDICT_AFTER_TRAINING="false")
+    assert run_round(state, "7")["version"] == "p7-v1"
+    store, scope = state.models.store, state.models.project_scope("7")
+    folder = store.live_path(scope) / trainer.SEGMENTATION_FOLDER
+    folder.mkdir()
+    (folder / "segmentation.json").write_text("{}")  # stands for a trained model's files
+    (folder / "weights.bin").write_bytes(b"\x01" * 64)
+    trained = {"status": "trained", "holdout_mean_iou": 0.5, "cam_holdout_mean_iou": 0.2}
+    store.update_meta(scope, "p7-v1", {"segmentation": trained})
+
+    seen = {}
+
+    def no_model_this_round(state_, label_config, project, classifier, examples, training_set):
+        live = store.live_path(scope)  # the fast version, live while the step runs
+        seen["live"] = live.name
+        seen["carried"] = (live / trainer.SEGMENTATION_FOLDER / "weights.bin").read_bytes()
+        seen["record"] = store.meta(live)["segmentation"]
+        return None, {"status": "skipped", "reason": "no new masks (test)"}
+
+    monkeypatch.setattr(trainer, "_segmentation_step", no_model_this_round)
+    assert run_round(state, "7")["version"] == "p7-v2"
+    assert seen["live"] == "p7-v2" and seen["carried"] == b"\x01" * 64
+    assert seen["record"]["holdout_mean_iou"] == 0.5
+    assert seen["record"]["this_round"]["status"] == "pending"
+    live = store.live_path(scope)
+    assert live.name == "p7-v2" and (live / trainer.SEGMENTATION_FOLDER / "weights.bin").is_file()
+    record = store.meta(live)["segmentation"]
+    assert record["carried_from"] == "p7-v1" and record["holdout_mean_iou"] == 0.5
+    assert record["this_round"] == {"status": "skipped", "reason": "no new masks (test)"}
+    # nothing changed in the version's files list: the rewritten record is not one of them
+    assert store.missing_files(live) == []
