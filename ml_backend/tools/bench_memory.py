@@ -37,6 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated PREDICT_PIXEL_BUDGET values to compare (0: no budget)",
     )
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default=None, help=argparse.SUPPRESS)
+
+
+def _served_model(folder: Path) -> Path:
+    """The default model with its head fitted on synthetic images (the backend pre-labels
+    nothing with an untrained head), made here so that the measured children only load it."""
+    from model_zoo.classifier.synthetic_probe import save_synthetic_probe
+
+    return save_synthetic_probe("efficientnet-lite0", folder / "trained", model_dir=folder)
 
 
 def _rss_mb() -> float:
@@ -55,22 +64,17 @@ def _data_url(side: int) -> tuple[str, int]:
     return "data:image/png;base64," + base64.b64encode(raw).decode(), len(raw)
 
 
-def measure_one(side: int, tasks: int, budget: int) -> dict:
+def measure_one(side: int, tasks: int, budget: int, model: str) -> dict:
     """In this process: RSS before and at the peak of one /predict of ``tasks`` big images."""
     from ml_backend.server.app import create_app
     from ml_backend.settings import Settings
     from ml_backend.state import DEFAULT_LABEL_CONFIG
-    from model_zoo.classifier.synthetic_probe import save_synthetic_probe
 
     model_dir = tempfile.mkdtemp(prefix="bench-memory-")
-    # the backend pre-labels nothing with an untrained head: serve the default with a fitted one
-    served = save_synthetic_probe(
-        "efficientnet-lite0", Path(model_dir) / "trained", model_dir=model_dir
-    )
     settings = Settings.from_env(
         {
             "MODEL_DIR": model_dir,
-            "CLASSIFIER_MODEL": str(served),
+            "CLASSIFIER_MODEL": model,
             "DEVICE": "cpu",
             "LOG_LEVEL": "WARNING",
             "PREDICT_PIXEL_BUDGET": str(budget or UNBOUNDED),
@@ -114,14 +118,16 @@ def measure_one(side: int, tasks: int, budget: int) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     if args.one is not None:
-        print(json.dumps(measure_one(args.side, args.tasks, args.one)))
+        print(json.dumps(measure_one(args.side, args.tasks, args.one, args.model)))
         return 0
     rows = []
-    for budget in [int(b) for b in args.budgets.split(",") if b.strip()]:
-        cmd = [sys.executable, "-m", "ml_backend", "bench-memory", "--side", str(args.side)]
-        cmd += ["--tasks", str(args.tasks), "--one", str(budget)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory(prefix="bench-memory-model-") as tmp:
+        served = _served_model(Path(tmp))
+        for budget in [int(b) for b in args.budgets.split(",") if b.strip()]:
+            cmd = [sys.executable, "-m", "ml_backend", "bench-memory", "--side", str(args.side)]
+            cmd += ["--tasks", str(args.tasks), "--one", str(budget), "--model", str(served)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
     mp = args.side * args.side / 1e6
     print(
         f"{args.tasks} tasks of one {args.side}x{args.side} PNG ({mp:.0f} MP each, {rows[0]['png_kb']} KB)"
