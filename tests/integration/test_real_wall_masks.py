@@ -36,7 +36,7 @@ from ml_backend.labelstudio.project import (
 from model_zoo.data.dataset import load_dataset, open_mask
 from model_zoo.masks.data import grouped_split
 from tests.integration.backends import start_backend
-from tests.integration.test_segmentation_masks import _annotate, _iou, _wait
+from tests.integration.mask_rounds import annotate, mask_iou, predict_held, wait_for_round
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "wall" / "tiles"
 CLASSES = {"Crack": "crack", "No defect": "no_defect"}
@@ -97,7 +97,7 @@ def real_round(tmp_path_factory, isolated_env, label_studio, legacy_token, local
         ml_id = connect_backend(client, project, backend.url)
         for task_id, (title, _, mask, is_labeled) in zip(ids, rows, strict=True):
             if is_labeled and mask is not None:
-                _annotate(client, task_id, title, mask)
+                annotate(client, task_id, title, mask)
             elif is_labeled:
                 annotate_choices(client, task_id, [title], from_name="defect")
         train = requests.post(
@@ -106,25 +106,13 @@ def real_round(tmp_path_factory, isolated_env, label_studio, legacy_token, local
             timeout=60,
         )
         assert train.status_code in (200, 201), train.text
-        record, health = _wait(backend, project, seconds=2400)
+        record, health = wait_for_round(backend, project, seconds=2400)
         held_rows = [(i, u, m) for i, u, (_, _, m, lab) in zip(ids, urls, rows, strict=True)
                      if not lab]  # fmt: skip
         yield {"backend": backend, "project": project, "record": record, "health": health,
                "held": held_rows}  # fmt: skip
     finally:
         backend.stop()
-
-
-def _predict(round_, attrs):
-    tasks = [{"id": i, "data": {"image": u}} for i, u, _ in round_["held"]]
-    body = {
-        "tasks": tasks,
-        "project": f"{round_['project']}.0",
-        "label_config": CONFIG.format(attrs=attrs),
-    }
-    answer = requests.post(f"{round_['backend'].url}/predict", json=body, timeout=1200)
-    assert answer.status_code == 200, answer.text
-    return [r["result"] for r in answer.json()["results"]]
 
 
 def test_served_masks_after_40_corrected_real_masks(real_round):
@@ -135,7 +123,14 @@ def test_served_masks_after_40_corrected_real_masks(real_round):
     truths = [m for _, _, m in real_round["held"]]
     figures = {}
     for name, attrs in (("segmentation", ""), ("CAM", 'model_mask_source="cam"')):
-        ious = [_iou(r, t) for r, t in zip(_predict(real_round, attrs), truths, strict=True)]
+        ious = [
+            mask_iou(r, t)
+            for r, t in zip(
+                predict_held(real_round, CONFIG.format(attrs=attrs), timeout=1200),
+                truths,
+                strict=True,
+            )
+        ]
         figures[name] = (float(np.mean(ious)), float(np.mean([v >= 0.5 for v in ious])))
     print(
         f"served on {len(truths)} real crack tiles of other photos after {CORRECTED} corrected "

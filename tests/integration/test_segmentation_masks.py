@@ -11,14 +11,11 @@ gates masks to the predicted classes, CAM reaches 0.29 here against segmentation
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import requests
 from PIL import Image
 
-from ml_backend.controls.brush import decode_mask, encode_mask
 from ml_backend.labelstudio.project import (
     client_for,
     connect_backend,
@@ -27,6 +24,7 @@ from ml_backend.labelstudio.project import (
 )
 from model_zoo.data.synth import render_sample, sample_rng
 from tests.integration.backends import start_backend
+from tests.integration.mask_rounds import annotate, mask_iou, predict_held, wait_for_round
 
 CLASSES = {"Rust": "rust", "Spalling": "spalling", "Efflorescence": "efflorescence"}
 LABELS = "".join(f'<Label value="{t}"/>' for t in CLASSES)
@@ -38,53 +36,6 @@ CONFIG = (
     + "</BrushLabels></View>"
 )
 LABELED, HELD_OUT, SIZE = 40, 12, 96
-
-
-def _annotate(client, task_id, title, mask):
-    h, w = mask.shape
-    client.annotations.create(
-        id=task_id,
-        result=[
-            {
-                "from_name": "defect",
-                "to_name": "image",
-                "type": "choices",
-                "value": {"choices": [title]},
-            },
-            {
-                "from_name": "mask",
-                "to_name": "image",
-                "type": "brushlabels",
-                "original_width": w,
-                "original_height": h,
-                "image_rotation": 0,
-                "value": {"format": "rle", "rle": encode_mask(mask), "brushlabels": [title]},
-            },
-        ],
-        was_cancelled=False,
-        lead_time=1.0,
-    )
-
-
-def _wait(backend, project, seconds=900):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        health = requests.get(f"{backend.url}/health", timeout=5).json()
-        record = next((r for r in health["training"] if str(r.get("project")) == str(project)), {})
-        if record.get("state") in {"succeeded", "failed", "skipped"}:
-            return record, health
-        time.sleep(2)
-    return {}, {}
-
-
-def _iou(items, truth):
-    h, w = truth.shape
-    pred = np.zeros_like(truth)
-    for item in items:
-        if item.get("type") == "brushlabels":
-            pred |= decode_mask(item["value"]["rle"], h, w)
-    union = (pred | truth).sum()
-    return (pred & truth).sum() / union if union else 1.0
 
 
 @pytest.fixture(scope="module")
@@ -120,14 +71,14 @@ def round_(tmp_path_factory, isolated_env, label_studio, legacy_token, local_fil
         ml_id = connect_backend(client, project, backend.url)
         for task_id, (title, _, mask, labeled) in zip(ids, rows, strict=True):
             if labeled:
-                _annotate(client, task_id, title, mask)
+                annotate(client, task_id, title, mask)
         train = requests.post(
             f"{label_studio.url}/api/ml/{ml_id}/train",
             headers=label_studio.auth_headers(),
             timeout=60,
         )
         assert train.status_code in (200, 201), train.text
-        record, health = _wait(backend, project)
+        record, health = wait_for_round(backend, project)
         held = [(i, u, m) for i, u, (_, _, m, lab) in zip(ids, urls, rows, strict=True) if not lab]
         yield {
             "backend": backend,
@@ -139,18 +90,6 @@ def round_(tmp_path_factory, isolated_env, label_studio, legacy_token, local_fil
         }
     finally:
         backend.stop()
-
-
-def _predict(round_, attrs):
-    tasks = [{"id": i, "data": {"image": u}} for i, u, _ in round_["held"]]
-    body = {
-        "tasks": tasks,
-        "project": f"{round_['project']}.0",
-        "label_config": CONFIG.format(attrs=attrs),
-    }
-    answer = requests.post(f"{round_['backend'].url}/predict", json=body, timeout=600)
-    assert answer.status_code == 200, answer.text
-    return [r["result"] for r in answer.json()["results"]]
 
 
 def test_the_round_trains_a_segmentation_model_that_takes_over(round_):
@@ -167,11 +106,11 @@ def test_the_round_trains_a_segmentation_model_that_takes_over(round_):
 
 
 def test_segmentation_masks_beat_cam_clearly_on_the_remaining_tasks(round_):
-    seg = _predict(round_, "")
-    cam = _predict(round_, 'model_mask_source="cam"')
+    seg = predict_held(round_, CONFIG.format(attrs=""))
+    cam = predict_held(round_, CONFIG.format(attrs='model_mask_source="cam"'))
     truths = [m for _, _, m in round_["held"]]
-    seg_iou = float(np.mean([_iou(r, t) for r, t in zip(seg, truths, strict=True)]))
-    cam_iou = float(np.mean([_iou(r, t) for r, t in zip(cam, truths, strict=True)]))
+    seg_iou = float(np.mean([mask_iou(r, t) for r, t in zip(seg, truths, strict=True)]))
+    cam_iou = float(np.mean([mask_iou(r, t) for r, t in zip(cam, truths, strict=True)]))
     print(
         f"mean IoU on {len(truths)} remaining tasks: segmentation {seg_iou:.3f}, CAM {cam_iou:.3f}"
     )

@@ -14,14 +14,11 @@ way round (eval-masks, docs/segmentation.md), which is why the weak model serves
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import requests
 from PIL import Image
 
-from ml_backend.controls.brush import decode_mask
 from ml_backend.labelstudio.project import (
     annotate_choices,
     client_for,
@@ -31,6 +28,7 @@ from ml_backend.labelstudio.project import (
 )
 from model_zoo.data.synth import render_sample, sample_rng
 from tests.integration.backends import start_backend
+from tests.integration.mask_rounds import mask_iou, predict_held, wait_for_round
 
 CLASSES = {"Crack": "crack", "No defect": "no_defect"}
 CONFIG = (
@@ -40,27 +38,6 @@ CONFIG = (
     + '<Label value="Crack"/></BrushLabels></View>'
 )
 LABELED, HELD_OUT, SIZE = 18, 8, 128  # per class; held-out tasks only of cracks are scored
-
-
-def _wait(backend, project, seconds=1200):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        health = requests.get(f"{backend.url}/health", timeout=5).json()
-        record = next((r for r in health["training"] if str(r.get("project")) == str(project)), {})
-        if record.get("state") in {"succeeded", "failed", "skipped"}:
-            return record, health
-        time.sleep(2)
-    return {}, {}
-
-
-def _iou(items, truth):
-    h, w = truth.shape
-    pred = np.zeros_like(truth)
-    for item in items:
-        if item.get("type") == "brushlabels":
-            pred |= decode_mask(item["value"]["rle"], h, w)
-    union = (pred | truth).sum()
-    return (pred & truth).sum() / union if union else 1.0
 
 
 def _images(folder):
@@ -108,7 +85,7 @@ def weak_round(tmp_path_factory, isolated_env, label_studio, legacy_token, local
             timeout=60,
         )
         assert train.status_code in (200, 201), train.text
-        record, health = _wait(backend, project)
+        record, health = wait_for_round(backend, project, 1200)
         held = [
             (i, u, m)
             for i, u, (title, _, m, lab) in zip(ids, urls, rows, strict=True)
@@ -118,18 +95,6 @@ def weak_round(tmp_path_factory, isolated_env, label_studio, legacy_token, local
                "held": held}  # fmt: skip
     finally:
         backend.stop()
-
-
-def _predict(round_, attrs):
-    tasks = [{"id": i, "data": {"image": u}} for i, u, _ in round_["held"]]
-    body = {
-        "tasks": tasks,
-        "project": f"{round_['project']}.0",
-        "label_config": CONFIG.format(attrs=attrs),
-    }
-    answer = requests.post(f"{round_['backend'].url}/predict", json=body, timeout=600)
-    assert answer.status_code == 200, answer.text
-    return [r["result"] for r in answer.json()["results"]]
 
 
 def test_the_round_trains_and_serves_the_weakly_supervised_model(weak_round):
@@ -147,11 +112,11 @@ def test_the_round_trains_and_serves_the_weakly_supervised_model(weak_round):
 
 
 def test_weak_masks_overlap_the_truth_near_cam(weak_round):
-    weak = _predict(weak_round, "")
-    cam = _predict(weak_round, 'model_mask_source="cam"')
+    weak = predict_held(weak_round, CONFIG.format(attrs=""))
+    cam = predict_held(weak_round, CONFIG.format(attrs='model_mask_source="cam"'))
     truths = [m for _, _, m in weak_round["held"]]
-    weak_iou = float(np.mean([_iou(r, t) for r, t in zip(weak, truths, strict=True)]))
-    cam_iou = float(np.mean([_iou(r, t) for r, t in zip(cam, truths, strict=True)]))
+    weak_iou = float(np.mean([mask_iou(r, t) for r, t in zip(weak, truths, strict=True)]))
+    cam_iou = float(np.mean([mask_iou(r, t) for r, t in zip(cam, truths, strict=True)]))
     print(
         f"mean IoU on {len(truths)} remaining crack tasks: weak {weak_iou:.3f}, CAM {cam_iou:.3f}"
     )
