@@ -17,14 +17,8 @@ from model_zoo.classifier.tta import predict_proba_tta
 
 
 @pytest.fixture(scope="module")
-def cnn(tmp_path_factory):
-    """A small timm CNN (BatchNorm, random weights) saved like a hub repo."""
-    import timm
-    from timm.models import save_for_hf
-
-    folder = tmp_path_factory.mktemp("cnn") / "resnet"
-    save_for_hf(timm.create_model("resnet10t", num_classes=3), folder, safe_serialization=True)
-    return folder
+def cnn(timm_cnn):
+    return timm_cnn
 
 
 def _image(level: int, seed: int) -> Image.Image:
