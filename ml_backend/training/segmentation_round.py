@@ -103,6 +103,7 @@ def _seg_config(settings, **changes) -> SegTrainConfig:
     return SegTrainConfig(
         encoder=settings.segmentation_encoder,
         input_size=settings.segmentation_input_size,
+        min_side=settings.segmentation_min_side,
         device=settings.device,
         **changes,
     )

@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--encoder", default="efficientnet_lite0", help="segmentation encoder")
     add("--input-size", type=int, default=0, help="segmentation tile side (0: encoder's)")
     add("--crop-size", type=int, default=0, help="segmentation training crop (0: tile side)")
+    add(
+        "--min-side",
+        type=int,
+        default=-1,
+        help="enlarge images whose shorter side is under this (at most 2x) for segmentation; "
+        "-1: the training default, 0: never (a --weak-model keeps its own)",
+    )
     add("--loss", default="", help="segmentation loss (default: the training default)")
     add("--seg-epochs", type=int, default=0, help="corrected-N epochs (0: the default)")
     add(

@@ -239,6 +239,8 @@ def seg_config(context: Context, **changes):
         config.input_size = args.input_size
     if getattr(args, "crop_size", 0):
         config.crop_size = args.crop_size
+    if getattr(args, "min_side", -1) >= 0:
+        config.min_side = args.min_side
     if args.loss:
         config.loss = args.loss
     return config

@@ -53,7 +53,9 @@ def segmentation_rows(classifier, model, images, base: dict, max_sides, repeats:
                 "cpu_ms_per_image": 1000 * per_image_cpu,
                 "cpu_ratio_to_forward": per_image_cpu / base["forward_cpu"],
                 "regions_per_image": float(
-                    tile_count(w, h, model.input_size, model.overlap, model.max_side)
+                    tile_count(
+                        w, h, model.input_size, model.overlap, model.max_side, model.min_side
+                    )
                 ),
                 "peak_rss_mb": peak_mb(),
             }

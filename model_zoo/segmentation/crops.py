@@ -45,9 +45,11 @@ def _resize_float(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(m, size, interpolation=cv2.INTER_AREA)
 
 
-def prepare(sample: SegmentationSample, labels: Sequence[str], max_side: int) -> Prepared:
+def prepare(
+    sample: SegmentationSample, labels: Sequence[str], max_side: int, min_side: int = 0
+) -> Prepared:
     width, height = sample.image.size
-    size = working_size(width, height, max_side)
+    size = working_size(width, height, max_side, min_side)
     rgb = sample.image.convert("RGB")
     if size != (width, height):
         rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)

@@ -56,6 +56,7 @@ class SegmentationModel:
     mode: str = "tiles"
     max_side: int = DEFAULT_MAX_SIDE
     overlap: int = 32
+    min_side: int = 0  # smaller images are enlarged towards it (tiling.working_size)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _device: torch.device | None = field(default=None, repr=False)
 
@@ -98,6 +99,7 @@ class SegmentationModel:
             self.overlap,
             self.max_side,
             batch=max(1, batch_size),
+            min_side=self.min_side,
         )
         return {label: maps[i] for i, label in enumerate(self.labels)}
 
@@ -122,6 +124,7 @@ class SegmentationModel:
             "input_size": self.input_size,
             "mode": self.mode,
             "max_side": self.max_side,
+            "min_side": self.min_side,
             "overlap": self.overlap,
             **self.meta,
         }
@@ -137,6 +140,7 @@ _LAYOUT_KEYS = (
     "format_version",
     "mode",
     "max_side",
+    "min_side",
     "overlap",
 )
 
@@ -182,4 +186,5 @@ def load_segmentation(folder: str | Path, device: str = "auto") -> SegmentationM
         mode="resize" if old else str(record.get("mode", "tiles")),
         max_side=int(record.get("max_side") or DEFAULT_MAX_SIDE),
         overlap=int(record.get("overlap", 32)),
+        min_side=int(record.get("min_side") or 0),  # saved before it existed: none
     )

@@ -42,7 +42,7 @@ from model_zoo.segmentation.losses import build_loss
 from model_zoo.segmentation.metrics import iou_per_label, mean_iou
 from model_zoo.segmentation.model import SegmentationModel
 from model_zoo.segmentation.network import build_network
-from model_zoo.segmentation.tiling import DEFAULT_MAX_SIDE
+from model_zoo.segmentation.tiling import DEFAULT_MAX_SIDE, DEFAULT_MIN_SIDE
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class SegTrainConfig:
     input_size: int | None = None  # prediction tile side; None: the encoder's (a multiple of 32)
     crop_size: int | None = None  # training crop side (a multiple of 32); None: input_size
     max_side: int = DEFAULT_MAX_SIDE  # larger images are shrunk to this longer side first
+    min_side: int = DEFAULT_MIN_SIDE  # smaller ones enlarged towards this shorter side (<= 2x)
     loss: str = "dice_bce"
     epochs: int = 30
     patience: int = 5
@@ -183,7 +184,7 @@ def train_segmentation(
         network.load_state_dict(start.network.state_dict())
     network = network.to(device)
     model = SegmentationModel(network, labels, spec.name, size, config.threshold, {}, str(device))
-    model.max_side, model.overlap = config.max_side, config.overlap
+    model.max_side, model.overlap, model.min_side = config.max_side, config.overlap, config.min_side
     started = time.monotonic()
     best, history = _fit(model, train, holdout, config, device, progress)
     network.load_state_dict(best.state)
@@ -222,7 +223,7 @@ def _checked_size(samples: Sequence[SegmentationSample], config: SegTrainConfig,
 
 
 def _start(model, train, config: SegTrainConfig, device) -> _Run:
-    prepared = [prepare(s, model.labels, config.max_side) for s in train]
+    prepared = [prepare(s, model.labels, config.max_side, config.min_side) for s in train]
     side = int(config.crop_size or model.input_size)
     crops = sum(crops_per_sample(p, side, config.crops_per_image) for p in prepared)
     steps_per_epoch = math.ceil(crops / config.batch_size)

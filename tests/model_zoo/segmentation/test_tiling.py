@@ -8,7 +8,7 @@ from PIL import Image
 
 from model_zoo.segmentation.crops import IGNORE, crop, epoch_crops, prepare
 from model_zoo.segmentation.data import SegmentationSample
-from model_zoo.segmentation.tiling import predict_tiled, starts, tile_count
+from model_zoo.segmentation.tiling import predict_tiled, starts, tile_count, working_size
 
 
 def test_tile_starts_cover_the_length_with_the_overlap():
@@ -51,6 +51,32 @@ def test_small_images_are_padded_and_large_ones_bounded_by_max_side():
     large = Image.new("RGB", (1000, 500), (200, 200, 200))
     out = predict_tiled(logits, large, 64, 16, max_side=128, batch=100)
     assert out.shape == (1, 500, 1000) and calls[0][0] == tile_count(1000, 500, 64, 16, 128)
+
+
+def test_small_images_are_enlarged_towards_min_side_at_most_twice_and_never_past_max_side():
+    assert working_size(208, 208, 2048, 416) == (416, 416)
+    assert working_size(100, 300, 2048, 416) == (200, 600)  # 4.16x asked, 2x at most
+    assert working_size(300, 1500, 2000, 416) == (400, 2000)  # max_side caps the enlarging
+    assert working_size(1000, 500, 2048, 416) == (1000, 500)  # large enough: left alone
+    assert working_size(208, 208, 2048, 0) == (208, 208)  # 0: never enlarged
+    assert working_size(4000, 3000, 2048, 416) == (2048, 1536)
+
+
+def test_an_enlarged_image_is_predicted_at_its_working_size_and_returned_at_its_own():
+    calls = []
+
+    def logits(tiles):
+        calls.append(tiles.shape)
+        return _dark_pixel_logits(tiles)
+
+    array = np.zeros((60, 100, 3), np.uint8)
+    array[:, 50:] = 255  # left half dark, right half bright
+    out = predict_tiled(logits, Image.fromarray(array), 64, 16, max_side=0, batch=100, min_side=120)
+    assert out.shape == (1, 60, 100)
+    assert calls[0][0] == tile_count(100, 60, 64, 16, 0, 120) == tile_count(200, 120, 64, 16, 0)
+    assert out[0, :, :45].min() > 0.99 and out[0, :, 55:].max() < 0.01
+    prepared = prepare(SegmentationSample(Image.fromarray(array), {}), ["crack"], 0, min_side=120)
+    assert prepared.image.shape == (120, 200, 3) and prepared.target.shape == (1, 120, 200)
 
 
 def test_crops_center_on_defects_and_ignore_padding_and_the_band():

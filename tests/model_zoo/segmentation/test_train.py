@@ -98,6 +98,19 @@ def test_save_and_load_give_the_same_predictions(trained, tmp_path):
     )
 
 
+def test_the_enlarging_of_small_images_is_saved_with_the_model(trained, tmp_path):
+    import json
+
+    assert trained.min_side == TINY.min_side > 72  # the 72 px samples were enlarged
+    folder = trained.save(tmp_path / "seg")
+    assert load_segmentation(folder).min_side == TINY.min_side
+    meta = folder / "segmentation.json"
+    record = json.loads(meta.read_text())
+    del record["min_side"]  # saved before the setting existed: never enlarged
+    meta.write_text(json.dumps(record))
+    assert load_segmentation(folder).min_side == 0
+
+
 def test_loading_a_folder_without_a_model_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no readable segmentation model"):
         load_segmentation(tmp_path)
