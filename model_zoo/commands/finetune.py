@@ -27,7 +27,7 @@ import numpy as np
 from model_zoo.classifier.model import load_classifier
 from model_zoo.classifier.semi_supervised import subsample
 from model_zoo.classifier.training import TrainConfig, evaluate, fine_tune
-from model_zoo.data.dataset import is_image_file, load_dataset, open_image
+from model_zoo.data.dataset import find_images, load_dataset, open_image
 from model_zoo.data.synthetic_mix import add_mix_arguments, mix_from_args, split_off_synthetic
 from model_zoo.registry import default_model_dir
 
@@ -102,15 +102,10 @@ def unlabeled_images(folder: str | Path, most: int, seed: int) -> tuple[list, di
     An unreadable file is skipped and counted; a missing folder or one without images is an
     error that names it."""
     root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise SystemExit(f"finetune: --unlabeled {root} is not a folder of images")
-    paths = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and is_image_file(p)
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    try:
+        paths, _other = find_images(root)
+    except NotADirectoryError:
+        raise SystemExit(f"finetune: --unlabeled {root} is not a folder of images") from None
     if not paths:
         raise SystemExit(f"finetune: --unlabeled {root} holds no images (.png, .jpg, ...)")
     images, unreadable = [], 0

@@ -93,6 +93,25 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def find_images(folder: str | Path) -> tuple[list[Path], int]:
+    """Image files under ``folder``, recursively and sorted (anything under a hidden name
+    ignored), and how many other files were skipped. NotADirectoryError for a missing folder."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} does not exist or is not a folder")
+    images: list[Path] = []
+    other = 0
+    for path in sorted(root.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if path.is_file():
+            if is_image_file(path):
+                images.append(path)
+            else:
+                other += 1
+    return images, other
+
+
 def _class_rng(seed: int, label: str) -> np.random.Generator:
     # Per-class generator: a class's draw does not depend on which other classes exist.
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(label.encode("utf-8"))])

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from model_zoo.data.dataset import is_image_file, open_image
+from model_zoo.data.dataset import find_images, open_image
 from model_zoo.pretrain.configs import MEAN, STD
 from model_zoo.pretrain.errors import PretrainError
 
@@ -21,20 +21,10 @@ log = logging.getLogger(__name__)
 def scan_images(folder: str | os.PathLike) -> tuple[list[Path], int]:
     """Image files under ``folder``, recursively (hidden ones ignored), and how many other
     files were skipped. Raises :class:`PretrainError` for a missing folder."""
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise PretrainError(f"image folder {root} does not exist or is not a folder")
-    images: list[Path] = []
-    other = 0
-    for path in sorted(root.rglob("*")):
-        if any(part.startswith(".") for part in path.relative_to(root).parts):
-            continue
-        if path.is_file():
-            if is_image_file(path):
-                images.append(path)
-            else:
-                other += 1
-    return images, other
+    try:
+        return find_images(folder)
+    except NotADirectoryError as exc:
+        raise PretrainError(f"image folder {exc}") from None
 
 
 def cache_side(image_size: int) -> int:
