@@ -390,6 +390,18 @@ class LocalLabelStudio:
             storage = r.json()
         return storage
 
+    def start_training(self, ml_backend_id: int) -> None:
+        """ "Start Training" of a connected ML backend (``POST /api/ml/<id>/train``): Label Studio
+        sends the backend a START_TRAINING webhook event. LabelStudioError unless it answers 200
+        or 201."""
+        r = requests.post(
+            f"{self.url}/api/ml/{ml_backend_id}/train", headers=self.auth_headers(), timeout=60
+        )
+        if r.status_code not in (200, 201):
+            raise LabelStudioError(
+                f"starting the training failed: HTTP {r.status_code} {r.text[:500]}"
+            )
+
     def access_token(self) -> str:
         """A short-lived (about 5 min) JWT access token for ``Authorization: Bearer``."""
         r = web.refresh(self.url, self.personal_access_token())

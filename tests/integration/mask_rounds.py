@@ -10,6 +10,15 @@ import requests
 
 from ml_backend.controls.brush import decode_mask, encode_mask
 
+# the backend settings of a mask round: it trains only on "Start Training", serves every region
+# whatever its score, and does not re-predict the project afterwards (the tests ask themselves)
+ROUND_ON_REQUEST = {
+    "TRAIN_AFTER_ANNOTATIONS": "1000",
+    "TRAIN_QUIET_SECONDS": "0",
+    "SCORE_THRESHOLD": "0.0",
+    "REPREDICT_AFTER_TRAINING": "false",
+}
+
 
 def annotate(client, task_id, title, mask):
     h, w = mask.shape

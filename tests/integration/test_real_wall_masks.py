@@ -24,19 +24,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 
-from ml_backend.labelstudio.project import (
-    annotate_choices,
-    client_for,
-    connect_backend,
-    create_project,
-    import_tasks,
-)
+from ml_backend.labelstudio.project import annotate_choices, client_for
 from model_zoo.data.dataset import load_dataset, open_mask
 from model_zoo.masks.data import grouped_split
 from tests.integration.backends import start_backend
-from tests.integration.mask_rounds import annotate, mask_iou, predict_held, wait_for_round
+from tests.integration.mask_rounds import (
+    ROUND_ON_REQUEST,
+    annotate,
+    mask_iou,
+    predict_held,
+    wait_for_round,
+)
+from tests.integration.projects import local_files_project
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "wall" / "tiles"
 CLASSES = {"Crack": "crack", "No defect": "no_defect"}
@@ -73,11 +73,8 @@ def real_round(tmp_path_factory, isolated_env, label_studio, legacy_token, local
         isolated_env,
         label_studio,
         legacy_token,
-        TRAIN_AFTER_ANNOTATIONS="1000",
-        TRAIN_QUIET_SECONDS="0",
+        **ROUND_ON_REQUEST,
         SEGMENTATION_EPOCHS="8",  # as eval-masks' corrected-40 on these tiles (CPU time)
-        SCORE_THRESHOLD="0.0",
-        REPREDICT_AFTER_TRAINING="false",
     )
     try:
         folder = local_files_root / "realwall"  # a temporary copy: never in the repository
@@ -90,22 +87,16 @@ def real_round(tmp_path_factory, isolated_env, label_studio, legacy_token, local
             mask = open_mask(sample.mask_path) if sample.mask_path else None
             rows.append((TITLES[sample.label], name, mask, is_labeled))
         client = client_for(label_studio.url, legacy_token)
-        project = create_project(client, "real wall masks", CONFIG.format(attrs=""))
-        label_studio.add_local_storage(project, folder, regex_filter=r".*", sync=False)
-        urls = [f"/data/local-files/?d=realwall/{name}" for _, name, _, _ in rows]
-        ids = import_tasks(client, project, [{"data": {"image": u}} for u in urls])
-        ml_id = connect_backend(client, project, backend.url)
+        project, ids, urls, ml_id = local_files_project(
+            client, label_studio, backend.url, "real wall masks", CONFIG.format(attrs=""),
+            folder, [name for _, name, _, _ in rows], regex_filter=r".*",
+        )  # fmt: skip
         for task_id, (title, _, mask, is_labeled) in zip(ids, rows, strict=True):
             if is_labeled and mask is not None:
                 annotate(client, task_id, title, mask)
             elif is_labeled:
                 annotate_choices(client, task_id, [title], from_name="defect")
-        train = requests.post(
-            f"{label_studio.url}/api/ml/{ml_id}/train",
-            headers=label_studio.auth_headers(),
-            timeout=60,
-        )
-        assert train.status_code in (200, 201), train.text
+        label_studio.start_training(ml_id)
         record, health = wait_for_round(backend, project, seconds=2400)
         held_rows = [(i, u, m) for i, u, (_, _, m, lab) in zip(ids, urls, rows, strict=True)
                      if not lab]  # fmt: skip

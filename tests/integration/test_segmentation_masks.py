@@ -16,15 +16,17 @@ import pytest
 import requests
 from PIL import Image
 
-from ml_backend.labelstudio.project import (
-    client_for,
-    connect_backend,
-    create_project,
-    import_tasks,
-)
+from ml_backend.labelstudio.project import client_for
 from model_zoo.data.synth import render_sample, sample_rng
 from tests.integration.backends import start_backend
-from tests.integration.mask_rounds import annotate, mask_iou, predict_held, wait_for_round
+from tests.integration.mask_rounds import (
+    ROUND_ON_REQUEST,
+    annotate,
+    mask_iou,
+    predict_held,
+    wait_for_round,
+)
+from tests.integration.projects import local_files_project
 
 CLASSES = {"Rust": "rust", "Spalling": "spalling", "Efflorescence": "efflorescence"}
 LABELS = "".join(f'<Label value="{t}"/>' for t in CLASSES)
@@ -45,14 +47,11 @@ def round_(tmp_path_factory, isolated_env, label_studio, legacy_token, local_fil
         isolated_env,
         label_studio,
         legacy_token,
-        TRAIN_AFTER_ANNOTATIONS="1000",
-        TRAIN_QUIET_SECONDS="0",
+        **ROUND_ON_REQUEST,
         TRAIN_EPOCHS="4",
         SEGMENTATION_ENCODER="efficientnet_lite0",
         SEGMENTATION_INPUT_SIZE="128",
         SEGMENTATION_EPOCHS="15",
-        SCORE_THRESHOLD="0.0",
-        REPREDICT_AFTER_TRAINING="false",
     )
     try:
         folder = local_files_root / "segmentation"
@@ -64,20 +63,14 @@ def round_(tmp_path_factory, isolated_env, label_studio, legacy_token, local_fil
             Image.fromarray(image).save(folder / f"{i}.png")
             rows.append((title, f"{i}.png", mask, i < LABELED))
         client = client_for(label_studio.url, legacy_token)
-        project = create_project(client, "segmentation", CONFIG.format(attrs=""))
-        label_studio.add_local_storage(project, folder, regex_filter=r".*\.png", sync=False)
-        urls = [f"/data/local-files/?d=segmentation/{n}" for _, n, _, _ in rows]
-        ids = import_tasks(client, project, [{"data": {"image": u}} for u in urls])
-        ml_id = connect_backend(client, project, backend.url)
+        project, ids, urls, ml_id = local_files_project(
+            client, label_studio, backend.url, "segmentation", CONFIG.format(attrs=""), folder,
+            [n for _, n, _, _ in rows],
+        )  # fmt: skip
         for task_id, (title, _, mask, labeled) in zip(ids, rows, strict=True):
             if labeled:
                 annotate(client, task_id, title, mask)
-        train = requests.post(
-            f"{label_studio.url}/api/ml/{ml_id}/train",
-            headers=label_studio.auth_headers(),
-            timeout=60,
-        )
-        assert train.status_code in (200, 201), train.text
+        label_studio.start_training(ml_id)
         record, health = wait_for_round(backend, project)
         held = [(i, u, m) for i, u, (_, _, m, lab) in zip(ids, urls, rows, strict=True) if not lab]
         yield {

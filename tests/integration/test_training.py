@@ -15,16 +15,10 @@ import pytest
 import requests
 from PIL import Image
 
-from ml_backend.labelstudio.project import (
-    annotate_choices,
-    client_for,
-    connect_backend,
-    create_project,
-    import_tasks,
-    predictions,
-)
+from ml_backend.labelstudio.project import annotate_choices, client_for, predictions
 from model_zoo.data.synth import render_sample
 from tests.integration.backends import start_backend
+from tests.integration.projects import local_files_project
 
 CLASSES = {"Algae": "algae", "Rust": "rust", "No defect": "no_defect"}
 CONFIG = (
@@ -58,26 +52,16 @@ def trained(tmp_path_factory, isolated_env, label_studio, legacy_token, local_fi
                 Image.fromarray(image).save(folder / name)
                 rows.append((title, name, i < LABELED))
         client = client_for(label_studio.url, legacy_token)
-        project = create_project(client, "training", CONFIG)
-        label_studio.add_local_storage(project, folder, regex_filter=r".*\.png", sync=False)
-        ids = import_tasks(
-            client,
-            project,
-            [{"data": {"image": f"/data/local-files/?d=training/{n}"}} for _, n, _ in rows],
+        project, ids, _, ml_id = local_files_project(
+            client, label_studio, backend.url, "training", CONFIG, folder, [n for _, n, _ in rows]
         )
-        ml_id = connect_backend(client, project, backend.url)
         truth = {}
         for task_id, (title, _, labeled) in zip(ids, rows, strict=True):
             truth[task_id] = (title, labeled)
             if labeled:
                 annotate_choices(client, task_id, [title], from_name="defect")
         started = time.monotonic()
-        train = requests.post(
-            f"{label_studio.url}/api/ml/{ml_id}/train",
-            headers=label_studio.auth_headers(),
-            timeout=60,
-        )
-        assert train.status_code in (200, 201), train.text
+        label_studio.start_training(ml_id)
         answered_in = time.monotonic() - started
         record = {}
         deadline = time.monotonic() + 600

@@ -19,16 +19,11 @@ import pytest
 import requests
 from PIL import Image
 
-from ml_backend.labelstudio.project import (
-    annotate_choices,
-    client_for,
-    connect_backend,
-    create_project,
-    import_tasks,
-)
+from ml_backend.labelstudio.project import annotate_choices, client_for
 from model_zoo.data.synth import render_sample, sample_rng
 from tests.integration.backends import start_backend
-from tests.integration.mask_rounds import mask_iou, predict_held, wait_for_round
+from tests.integration.mask_rounds import ROUND_ON_REQUEST, mask_iou, predict_held, wait_for_round
+from tests.integration.projects import local_files_project
 
 CLASSES = {"Crack": "crack", "No defect": "no_defect"}
 CONFIG = (
@@ -58,33 +53,24 @@ def weak_round(tmp_path_factory, isolated_env, label_studio, legacy_token, local
         isolated_env,
         label_studio,
         legacy_token,
-        TRAIN_AFTER_ANNOTATIONS="1000",
-        TRAIN_QUIET_SECONDS="0",
+        **ROUND_ON_REQUEST,
         TRAIN_EPOCHS="4",
         SEGMENTATION_INPUT_SIZE="128",
         WEAK_SEGMENTATION_EPOCHS="6",
-        SCORE_THRESHOLD="0.0",
-        REPREDICT_AFTER_TRAINING="false",
     )
     try:
         folder = local_files_root / "weak"
         folder.mkdir(exist_ok=True)
         rows = _images(folder)
         client = client_for(label_studio.url, legacy_token)
-        project = create_project(client, "weak masks", CONFIG.format(attrs=""))
-        label_studio.add_local_storage(project, folder, regex_filter=r".*\.png", sync=False)
-        urls = [f"/data/local-files/?d=weak/{name}" for _, name, _, _ in rows]
-        ids = import_tasks(client, project, [{"data": {"image": u}} for u in urls])
-        ml_id = connect_backend(client, project, backend.url)
+        project, ids, urls, ml_id = local_files_project(
+            client, label_studio, backend.url, "weak masks", CONFIG.format(attrs=""), folder,
+            [name for _, name, _, _ in rows],
+        )  # fmt: skip
         for task_id, (title, _, _, labeled) in zip(ids, rows, strict=True):
             if labeled:
                 annotate_choices(client, task_id, [title], from_name="defect")
-        train = requests.post(
-            f"{label_studio.url}/api/ml/{ml_id}/train",
-            headers=label_studio.auth_headers(),
-            timeout=60,
-        )
-        assert train.status_code in (200, 201), train.text
+        label_studio.start_training(ml_id)
         record, health = wait_for_round(backend, project, 1200)
         held = [
             (i, u, m)
